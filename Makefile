@@ -1,0 +1,54 @@
+# sales_mart — every install and run step lives here, so a clean clone needs only `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export SALES_DWH_URL ?= postgresql://postgres@127.0.0.1:5432/sales_mart
+
+.PHONY: help venv test lint db-upgrade pg-up lock demo airflow bench clean
+
+help:
+	@echo "make demo        run the pipeline for a span of days against the sandbox API and show retention"
+	@echo "make test        lint + all tests against the real PostgreSQL"
+	@echo "make db-upgrade  apply migrations, procedures and views to \$$SALES_DWH_URL"
+	@echo "make lint        ruff (with Airflow AIR rules) and sqlfluff"
+	@echo "make bench       benchmarks (bench/): ingest and merge against raw COPY and pandas to_sql"
+	@echo "make lock        re-pin requirements.lock from pyproject.toml"
+
+# The venv is rebuilt only when the lock changes.
+$(BIN)/.installed: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+venv: $(BIN)/.installed
+
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+# PostgreSQL must answer on 127.0.0.1:5432; start the machine's service when it is down.
+pg-up:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+	  echo "PostgreSQL is down; starting the local service"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
+	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	  pg_isready -h 127.0.0.1 -p 5432; }
+
+lint: venv
+	$(BIN)/ruff check sales_mart dags tests bench
+	$(BIN)/sqlfluff lint db --dialect postgres
+
+test: venv pg-up lint
+	$(BIN)/pytest
+
+db-upgrade: venv
+	$(BIN)/sales-mart db upgrade
+
+bench: venv pg-up
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache
