@@ -1,0 +1,76 @@
+-- Per-value validation for ingest. Each returns NULL when the value is fine, else the problem
+-- in words. Plain SQL expressions so the planner inlines them into the set-based ingest.
+
+create or replace function staging.blank_problem(p_column text, p_value text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select case when p_value is null or btrim(p_value) = '' then p_column || ' is blank' end
+$$;
+
+create or replace function staging.whole_number_problem(
+    p_column text, p_value text, p_min integer default null
+)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select case
+        when p_value is null or btrim(p_value) = '' then p_column || ' is blank'
+        when btrim(p_value) !~ '^[+-]?[0-9]{1,9}$' then p_column || ' is not a whole number'
+        when p_min is not null and btrim(p_value)::integer < p_min
+            then p_column || ' must be at least ' || p_min
+    end
+$$;
+
+create or replace function staging.amount_problem(p_column text, p_value text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select case
+        when p_value is null or btrim(p_value) = '' then p_column || ' is blank'
+        when btrim(p_value) !~ '^[+-]?([0-9]{1,12}([.][0-9]*)?|[.][0-9]+)$'
+            then p_column || ' is not a number'
+        when btrim(p_value)::numeric < 0 then p_column || ' is negative'
+        when btrim(p_value)::numeric <> round(btrim(p_value)::numeric, 2)
+            then p_column || ' has more than 2 decimal places'
+    end
+$$;
+
+create or replace function staging.status_problem(p_value text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+    select case
+        when p_value is null or btrim(p_value) = '' then 'status is blank'
+        when lower(btrim(p_value)) not in ('shipped', 'refunded')
+            then 'status is not shipped or refunded'
+    end
+$$;
+
+-- A strict timestamp parser: ISO date with an optional time, nothing PostgreSQL would also
+-- accept ('now', 'epoch', 'infinity'). NULL when unparsable. Called once per distinct value,
+-- so the exception block (a subtransaction) costs nothing at volume.
+create or replace function staging.parse_order_time(p_value text)
+returns timestamp
+language plpgsql
+immutable
+parallel safe
+as $$
+begin
+    if btrim(p_value) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?$' then
+        return null;
+    end if;
+    return btrim(p_value)::timestamp;
+exception
+    when datetime_field_overflow or invalid_datetime_format then
+        return null;
+end
+$$;

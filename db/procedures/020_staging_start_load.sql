@@ -1,0 +1,106 @@
+-- The columns a user_order_log file may carry, mapped by header name (SPEC §3).
+create or replace function staging.order_file_columns(p_required boolean default null)
+returns setof text
+language sql
+immutable
+as $$
+    select c.name
+    from (values
+        ('id', false), ('uniq_id', true), ('date_time', true), ('city_id', true),
+        ('city_name', true), ('customer_id', true), ('first_name', true),
+        ('last_name', true), ('item_id', true), ('item_name', true), ('quantity', true),
+        ('payment_amount', true), ('status', false)
+    ) as c (name, required)
+    where p_required is null or c.required = p_required
+$$;
+
+-- What is wrong with a file's header, in words; NULL when it can be loaded.
+create or replace function staging.header_problem(p_header text[])
+returns text
+language sql
+immutable
+as $$
+    select nullif(concat_ws('; ',
+        (select 'missing required column(s): ' || string_agg(r, ', ')
+         from staging.order_file_columns(true) as r
+         where r <> all (coalesce(p_header, '{}'))),
+        (select 'unknown column(s): ' || string_agg(h, ', ')
+         from unnest(p_header) as h
+         where h not in (select staging.order_file_columns())),
+        (select 'repeated column(s): ' || string_agg(distinct h, ', ')
+         from unnest(p_header) as h
+         group by () having count(*) > count(distinct h))
+    ), '')
+$$;
+
+-- Opens a load: checks the header, journals the file, and makes the landing table's load_id
+-- default point at it for the COPY that follows in the same transaction. Loads are serialized
+-- (transaction-scoped advisory lock) so a COPY's line sequence is contiguous.
+create or replace function staging.start_load(
+    p_source text,
+    p_delivery_date date,
+    p_file_name text,
+    p_header text[],
+    p_file_sha256 text default null,
+    p_file_bytes bigint default null
+)
+returns bigint
+language plpgsql
+as $$
+declare
+    v_problem text := staging.header_problem(p_header);
+    v_load_id bigint;
+begin
+    if v_problem is not null then
+        raise exception 'file % refused: %', p_file_name, v_problem
+            using errcode = 'invalid_text_representation',
+                  detail = 'header: ' || array_to_string(p_header, ','),
+                  hint = 'A user_order_log file needs the columns '
+                      || (select string_agg(c, ',') from staging.order_file_columns(true) as c)
+                      || ' (id and status optional); fix the header and load it again.';
+    end if;
+    if p_source = 'increment' and p_delivery_date is null then
+        raise exception 'an increment needs its delivery date' using errcode = 'null_value_not_allowed';
+    end if;
+    perform pg_advisory_xact_lock(hashtext('sales_mart.copy_landing'));
+    insert into staging.load_log (source, delivery_date, file_name, header, file_sha256, file_bytes)
+    values (p_source, p_delivery_date, p_file_name, p_header, p_file_sha256, p_file_bytes)
+    returning load_id into v_load_id;
+    perform set_config('sales_mart.load_id', v_load_id::text, true);
+    return v_load_id;
+end
+$$;
+
+-- Journals a file refused before any row was read (bad header, unreadable CSV).
+create or replace function staging.refuse_file(
+    p_source text,
+    p_delivery_date date,
+    p_file_name text,
+    p_header text[],
+    p_error text,
+    p_file_sha256 text default null,
+    p_file_bytes bigint default null
+)
+returns bigint
+language sql
+as $$
+    insert into staging.load_log (
+        source, delivery_date, file_name, header, file_sha256, file_bytes,
+        status, error, finished_at
+    )
+    values (
+        p_source, p_delivery_date, p_file_name, coalesce(p_header, '{}'), p_file_sha256,
+        p_file_bytes, 'failed', p_error, clock_timestamp()
+    )
+    returning load_id
+$$;
+
+-- Marks a load failed (a gate or a later step stopped it) and frees its landing rows.
+create or replace procedure staging.fail_load(p_load_id bigint, p_error text)
+language sql
+as $$
+    update staging.load_log
+    set status = 'failed', error = p_error, finished_at = clock_timestamp()
+    where load_id = p_load_id and status <> 'merged';
+    delete from staging.user_order_inc where load_id = p_load_id;
+$$;

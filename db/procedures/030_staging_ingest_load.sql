@@ -1,0 +1,172 @@
+-- Ingests one COPYed file from the landing table into staging.user_order_log, set-based:
+-- validates every row (bad ones go to the rejects table with line, column, value and reason),
+-- defaults status to 'shipped' for old-format files, keeps one row per uniq_id and delivery day
+-- (the last by order time, then line), replaces the delivery's earlier rows, journals counts.
+create or replace procedure staging.ingest_load(p_load_id bigint)
+language plpgsql
+as $$
+declare
+    v_load staging.load_log;
+    v_has_status boolean;
+    v_read bigint;
+    v_rejected bigint;
+    v_loaded bigint;
+    v_calendar daterange;
+begin
+    select * into v_load from staging.load_log where load_id = p_load_id for update;
+    if not found then
+        raise exception 'load % does not exist', p_load_id
+            using hint = 'Start a load with staging.start_load and COPY the file first.';
+    end if;
+    if v_load.status <> 'copying' then
+        raise exception 'load % is already %', p_load_id, v_load.status
+            using hint = 'Each load is ingested once; COPY the file again to start a new load.';
+    end if;
+    v_has_status := 'status' = any(v_load.header);
+    select daterange(min(date_actual), max(date_actual), '[]') into v_calendar from mart.d_calendar;
+
+    drop table if exists pg_temp.ingest_row;
+    create temp table ingest_row on commit drop as
+    with landed as (
+        select l.*, l.line_seq - min(l.line_seq) over () + 2 as line_no
+        from staging.user_order_inc as l
+        where l.load_id = p_load_id
+    ),
+    order_time as (  -- parse each distinct date_time once (a file holds a handful)
+        select d.date_time, staging.parse_order_time(d.date_time) as ts
+        from (select distinct date_time from landed) as d
+    ),
+    checked as (
+        select
+            l.*,
+            t.ts,
+            staging.blank_problem('uniq_id', l.uniq_id) as p_uniq_id,
+            case
+                when btrim(l.date_time) = '' or l.date_time is null then 'date_time is blank'
+                when t.ts is null then 'date_time is not a date like 2024-02-25T00:00:00'
+                when not v_calendar @> t.ts::date then 'date_time is outside the calendar '
+                    || lower(v_calendar) || '..' || (upper(v_calendar) - 1)
+            end as p_date_time,
+            staging.whole_number_problem('city_id', l.city_id) as p_city_id,
+            staging.whole_number_problem('customer_id', l.customer_id) as p_customer_id,
+            staging.whole_number_problem('item_id', l.item_id) as p_item_id,
+            staging.whole_number_problem('quantity', l.quantity, 1) as p_quantity,
+            staging.amount_problem('payment_amount', l.payment_amount) as p_payment_amount,
+            case when v_has_status then staging.status_problem(l.status) end as p_status
+        from landed as l
+        left join order_time as t on t.date_time is not distinct from l.date_time
+    )
+    select
+        c.*,
+        concat_ws('; ', p_uniq_id, p_date_time, p_city_id, p_customer_id, p_item_id,
+            p_quantity, p_payment_amount, p_status) as problems
+    from checked as c;
+
+    insert into staging.user_order_log_rejects (
+        load_id, file_name, line_no, column_name, bad_value, reason, raw_row
+    )
+    select
+        p_load_id,
+        v_load.file_name,
+        r.line_no,
+        bad.column_name,
+        bad.bad_value,
+        r.problems,
+        to_jsonb(r) - 'load_id' - 'line_seq' - 'line_no' - 'ts' - 'problems'
+        - 'p_uniq_id' - 'p_date_time' - 'p_city_id' - 'p_customer_id' - 'p_item_id'
+        - 'p_quantity' - 'p_payment_amount' - 'p_status'
+    from ingest_row as r
+    cross join lateral (  -- the first offending column, in file-column order
+        select v.column_name, v.bad_value
+        from (values
+            (1, 'uniq_id', r.uniq_id, r.p_uniq_id),
+            (2, 'date_time', r.date_time, r.p_date_time),
+            (3, 'city_id', r.city_id, r.p_city_id),
+            (4, 'customer_id', r.customer_id, r.p_customer_id),
+            (5, 'item_id', r.item_id, r.p_item_id),
+            (6, 'quantity', r.quantity, r.p_quantity),
+            (7, 'payment_amount', r.payment_amount, r.p_payment_amount),
+            (8, 'status', r.status, r.p_status)
+        ) as v (ord, column_name, bad_value, problem)
+        where v.problem is not null
+        order by v.ord
+        limit 1
+    ) as bad
+    where r.problems <> '';
+    get diagnostics v_rejected = row_count;
+
+    -- A re-delivered day replaces that day's rows from the same source.
+    delete from staging.user_order_log as s
+    where s.source = v_load.source
+        and s.delivery_date in (
+            select r.ts::date
+            from ingest_row as r
+            where v_load.source = 'history' and r.problems = ''
+            union all
+            select v_load.delivery_date
+            where v_load.source = 'increment'
+        );
+
+    insert into staging.user_order_log (
+        source, delivery_date, uniq_id, load_id, line_no, date_time, city_id, city_name,
+        customer_id, first_name, last_name, item_id, item_name, quantity, payment_amount, status
+    )
+    select distinct on (delivery_date, uniq_id)
+        v_load.source,
+        delivery_date,
+        uniq_id,
+        p_load_id,
+        line_no,
+        ts,
+        city_id,
+        city_name,
+        customer_id,
+        first_name,
+        last_name,
+        item_id,
+        item_name,
+        quantity,
+        payment_amount,
+        status
+    from (
+        select
+            case v_load.source when 'increment' then v_load.delivery_date else r.ts::date end
+                as delivery_date,
+            btrim(r.uniq_id) as uniq_id,
+            r.line_no,
+            r.ts,
+            btrim(r.city_id)::integer as city_id,
+            btrim(r.city_name) as city_name,
+            btrim(r.customer_id)::integer as customer_id,
+            btrim(r.first_name) as first_name,
+            btrim(r.last_name) as last_name,
+            btrim(r.item_id)::integer as item_id,
+            btrim(r.item_name) as item_name,
+            btrim(r.quantity)::integer as quantity,
+            btrim(r.payment_amount)::numeric(14, 2) as payment_amount,
+            case when v_has_status then lower(btrim(r.status)) else 'shipped' end as status
+        from ingest_row as r
+        where r.problems = ''
+    ) as valid
+    order by delivery_date, uniq_id, ts desc, line_no desc;
+    get diagnostics v_loaded = row_count;
+
+    select count(*) into v_read from ingest_row;
+
+    update staging.load_log
+    set rows_read = v_read,
+        rows_loaded = v_loaded,
+        rows_rejected = v_rejected,
+        rows_duplicate = v_read - v_rejected - v_loaded,
+        delivery_date = coalesce(
+            delivery_date,
+            (select max(delivery_date) from staging.user_order_log where load_id = p_load_id)
+        ),
+        status = 'ingested',
+        ingested_at = clock_timestamp()
+    where load_id = p_load_id;
+
+    delete from staging.user_order_inc where load_id = p_load_id;
+    drop table ingest_row;
+end
+$$;

