@@ -1,0 +1,60 @@
+"""Shared fixtures: a real PostgreSQL (the machine's service at 127.0.0.1:5432), a fresh
+database per test cloned from a template that `sales-mart db upgrade` prepared once.
+
+pytest-postgresql's `postgresql_proc` cannot start a server as root here, so the
+`postgresql_noproc` factory points at the running service; its `postgresql` fixture creates and
+drops one database per test from the template.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg2
+import pytest
+from pytest_postgresql import factories
+
+from sales_mart import warehouse
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+TEST_DB = f"sales_mart_test_{os.getpid()}"
+
+
+def _url(dbname: str) -> str:
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
+
+
+def _upgrade_template(*, dbname: str, **_kwargs) -> None:
+    warehouse.upgrade(_url(dbname))
+
+
+postgresql_noproc = factories.postgresql_noproc(
+    host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=TEST_DB, load=[_upgrade_template]
+)
+postgresql = factories.postgresql("postgresql_noproc")
+
+
+@pytest.fixture
+def dwh_url(postgresql, monkeypatch) -> str:
+    """URL of this test's fresh, upgraded warehouse; also exported as SALES_DWH_URL."""
+    url = _url(postgresql.info.dbname)
+    monkeypatch.setenv("SALES_DWH_URL", url)
+    monkeypatch.delenv("SALES_DWH_ROLE", raising=False)
+    return url
+
+
+@pytest.fixture
+def dwh(dwh_url):
+    """A superuser psycopg2 connection (autocommit) for arranging and inspecting."""
+    conn = psycopg2.connect(dwh_url)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def files(tmp_path) -> Path:
+    path = tmp_path / "files"
+    path.mkdir()
+    return path
