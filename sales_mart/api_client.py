@@ -1,0 +1,577 @@
+"""Client of the sales report API (SPEC §2), used by the DAGs.
+
+Typical use::
+
+    client = ReportApiClient.from_airflow_connection(BaseHook.get_connection("sales_api"))
+    with client:
+        task_id = client.generate_report()
+        report = client.wait_for_report(task_id, poll_interval=10, deadline=600)
+        increment = client.get_increment(report.report_id, "2024-03-05")
+        result = client.download(increment.files["user_order_log_inc"], "/data/2024-03-05.csv")
+
+Behaviour worth knowing:
+
+- API calls send ``X-Nickname``, ``X-Cohort``, ``X-Project: True`` and ``X-API-KEY``; file
+  downloads are plain GETs *without* those headers (file URLs may point at a third-party store,
+  which must not receive the key).
+- Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter,
+  honouring ``Retry-After``, bounded by :class:`RetryPolicy` (attempts and total seconds).
+  401/403 raise :class:`AuthError` at once; other 4xx raise :class:`ReportApiError` at once.
+- A body that is not JSON or lacks a field raises :class:`MalformedResponse` quoting it.
+- ``download`` streams into a temporary file next to ``dest``, checks the size against
+  ``Content-Length``, computes sha256, fsyncs and renames: a partial file never exists under
+  ``dest``. An interrupted transfer is retried like any other transient failure.
+- The API key never appears in a log line, an exception message or a repr.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+log = logging.getLogger(__name__)
+
+BODY_EXCERPT = 300  # characters of an offending body quoted in errors
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class ReportApiError(Exception):
+    """Any failure talking to the report API."""
+
+
+class ConfigError(ReportApiError):
+    """The client is missing a setting (base URL, key, nickname, cohort)."""
+
+
+class AuthError(ReportApiError):
+    """HTTP 401/403: the API key (or the identity headers) was refused."""
+
+
+class MalformedResponse(ReportApiError):
+    """The body is not JSON, or lacks a field the contract promises."""
+
+
+class ReportTimeout(ReportApiError):
+    """The report stayed RUNNING past the deadline."""
+
+    def __init__(self, task_id: str, polls: int, waited: float) -> None:
+        self.task_id = task_id
+        self.polls = polls
+        self.waited = waited
+        super().__init__(f"report task {task_id} was still RUNNING after {polls} polls over "
+                         f"{waited:.1f}s; raise the deadline or check the report service")
+
+
+class IncrementNotFound(ReportApiError):
+    """The API answered ``NOT FOUND`` for the day: no increment exists for that date."""
+
+    def __init__(self, date: dt.date, reason: str, report_id: str | None = None) -> None:
+        self.date = date
+        self.reason = reason
+        self.report_id = report_id
+        super().__init__(f"no increment for {date.isoformat()} (report {report_id}): {reason}")
+
+
+class RetriesExhausted(ReportApiError):
+    """A transient failure (timeout, connection error, 429, 5xx) outlasted every retry."""
+
+
+class IncompleteDownload(RetriesExhausted):
+    """Every attempt at a file ended early or did not match its Content-Length."""
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    task_id: str
+    report_id: str
+    start_day: dt.date
+    end_date: dt.date
+    files: dict[str, str]  # customer_research, user_order_log, user_activity_log, price_log
+
+
+@dataclass(frozen=True)
+class Increment:
+    report_id: str
+    increment_id: str
+    date: dt.date
+    files: dict[str, str]  # customer_research_inc, user_order_log_inc, ...
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    path: Path
+    bytes: int
+    sha256: str
+    rows: int  # data lines, header excluded (0 for an empty or header-only file)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried: ``max_attempts`` tries of one call in all, waiting
+    ``backoff_initial × backoff_multiplier^n`` (capped at ``backoff_max``, ± ``jitter`` share)
+    or the server's ``Retry-After`` (capped at ``max_retry_after``), and giving up once the
+    next wait would pass ``max_total`` seconds since the call began."""
+
+    max_attempts: int = 5
+    backoff_initial: float = 1.0
+    backoff_multiplier: float = 2.0
+    backoff_max: float = 30.0
+    jitter: float = 0.25
+    max_retry_after: float = 60.0
+    max_total: float = 300.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Wait before retry number ``attempt`` (1-based), jittered."""
+        base = min(self.backoff_max, self.backoff_initial * self.backoff_multiplier ** (attempt - 1))
+        return max(0.0, base * (1 + self.jitter * (2 * rng.random() - 1)))
+
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _excerpt(text: str | bytes, limit: int = BODY_EXCERPT) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+
+
+def _public_url(url: str) -> str:
+    """A URL fit for logs: without its query string (presigned URLs carry tokens there)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _date_arg(value: dt.date | dt.datetime | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ValueError(f"expected a date like 2024-03-05, got {value!r}") from None
+
+
+class _Transient(Exception):
+    """Internal: a failure worth retrying, with the server's suggested wait if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None,
+                 final: type[RetriesExhausted] = RetriesExhausted) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.final = final  # what to raise when the retries run out
+
+
+# --- the client -------------------------------------------------------------------------
+
+
+@dataclass(repr=False)
+class ReportApiClient:
+    """A client of one report API. ``ReportApiClient(base_url, api_key, nickname, cohort, *,
+    connect_timeout=10.0, read_timeout=60.0, download_read_timeout=300.0,
+    retry=RetryPolicy(), sleep=time.sleep)``."""
+
+    base_url: str
+    api_key: str
+    nickname: str
+    cohort: str
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    download_read_timeout: float = 300.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    chunk_size: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        missing = [name for name in ("base_url", "api_key", "nickname", "cohort")
+                   if not str(getattr(self, name) or "").strip()]
+        if missing:
+            raise ConfigError(f"report API client is missing {', '.join(missing)}; set them on "
+                              "the Airflow connection sales_api (host, password, extra "
+                              "nickname / cohort)")
+        self.base_url = self.base_url.rstrip("/")
+        if not urlsplit(self.base_url).scheme:
+            raise ConfigError(f"base URL {self.base_url!r} needs a scheme (http:// or https://)")
+        self.cohort = str(self.cohort)
+        self._rng = random.Random()
+        self._api = requests.Session()
+        self._api.headers.update({
+            "X-Nickname": self.nickname,
+            "X-Cohort": self.cohort,
+            "X-Project": "True",
+            "X-API-KEY": self.api_key,
+            "Accept": "application/json",
+        })
+        self._files = requests.Session()  # no identity headers: file URLs are public
+        self._files.headers["Accept-Encoding"] = "identity"  # so Content-Length = file bytes
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_airflow_connection(cls, conn: Any, **overrides: Any) -> ReportApiClient:
+        """Build from an Airflow ``Connection`` (or anything with the same attributes).
+
+        ``host`` is the base URL with scheme (``https://reports.example.net``), or a bare host
+        completed by ``schema`` (the scheme, default https) and ``port``; ``password`` is the
+        API key (extra ``api_key`` also accepted); extras ``nickname`` and ``cohort``. Optional
+        extras ``connect_timeout``, ``read_timeout`` override the defaults; keyword
+        ``overrides`` (e.g. ``retry=RetryPolicy(...)``) win over everything.
+        """
+        extra = getattr(conn, "extra_dejson", None)
+        if extra is None:
+            raw_extra = getattr(conn, "extra", None) or "{}"
+            try:
+                extra = json.loads(raw_extra) if isinstance(raw_extra, str) else dict(raw_extra)
+            except json.JSONDecodeError:
+                raise ConfigError("the connection's extra is not valid JSON") from None
+        host = (getattr(conn, "host", None) or "").strip()
+        if not host:
+            raise ConfigError("connection sales_api has no host; set it to the API base URL, "
+                              "e.g. https://reports.example.net")
+        if "://" in host:
+            base_url = host
+        else:
+            scheme = (getattr(conn, "schema", None) or "https").strip().lower()
+            if scheme not in ("http", "https"):
+                scheme = "https"
+            port = getattr(conn, "port", None)
+            host, _, path = host.partition("/")
+            base_url = f"{scheme}://{host}{f':{port}' if port else ''}"
+            if path:
+                base_url += "/" + path
+        kwargs: dict[str, Any] = {
+            "base_url": base_url,
+            "api_key": getattr(conn, "password", None) or extra.get("api_key") or "",
+            "nickname": extra.get("nickname") or "",
+            "cohort": str(extra.get("cohort") or ""),
+        }
+        for name in ("connect_timeout", "read_timeout", "download_read_timeout"):
+            if extra.get(name) is not None:
+                kwargs[name] = float(extra[name])
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return (f"ReportApiClient(base_url={self.base_url!r}, api_key='***', "
+                f"nickname={self.nickname!r}, cohort={self.cohort!r})")
+
+    def close(self) -> None:
+        self._api.close()
+        self._files.close()
+
+    def __enter__(self) -> ReportApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _mask(self, text: str) -> str:
+        return text.replace(self.api_key, "***") if self.api_key else text
+
+    def _with_retries(self, what: str, attempt_once: Callable[[], Any]) -> Any:
+        """Run ``attempt_once`` until it returns, retrying ``_Transient`` per the policy."""
+        policy = self.retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return attempt_once()
+            except _Transient as exc:
+                message = self._mask(str(exc))
+                if attempt >= policy.max_attempts:
+                    raise exc.final(
+                        f"{what} failed after {attempt} attempts over "
+                        f"{time.monotonic() - started:.1f}s; last error: {message}") from None
+                if exc.retry_after is not None:
+                    wait = min(exc.retry_after, policy.max_retry_after)
+                else:
+                    wait = policy.backoff(attempt, self._rng)
+                elapsed = time.monotonic() - started
+                if elapsed + wait > policy.max_total:
+                    raise exc.final(
+                        f"{what} failed after {attempt} attempts over {elapsed:.1f}s (retry "
+                        f"budget {policy.max_total:.0f}s); last error: {message}") from None
+                log.warning("%s: %s; retry %d/%d in %.2fs", what, message, attempt,
+                            policy.max_attempts - 1, wait)
+                self.sleep(wait)
+
+    def _call(self, method: str, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """One API call with retries; returns the decoded JSON body."""
+        url = f"{self.base_url}{path}"
+        what = f"{method} {path}"
+
+        def attempt_once() -> Any:
+            try:
+                response = self._api.request(
+                    method, url, params=params,
+                    timeout=(self.connect_timeout, self.read_timeout))
+            except requests.Timeout as exc:
+                raise _Transient(f"timed out ({type(exc).__name__})") from None
+            except requests.ConnectionError as exc:
+                raise _Transient(f"connection failed: {exc}") from None
+            status = response.status_code
+            if status in RETRY_STATUSES:
+                raise _Transient(f"HTTP {status}: {_excerpt(response.text, 120)}",
+                                 parse_retry_after(response.headers.get("Retry-After")))
+            if status in (401, 403):
+                raise AuthError(self._mask(
+                    f"{what} was refused with HTTP {status} ({_excerpt(response.text, 120)}): "
+                    "check the API key (password of the Airflow connection sales_api) and the "
+                    "extras nickname and cohort"))
+            if status == 404 and _is_not_found_body(response):
+                return response.json()  # NOT FOUND sent as HTTP 404: same meaning as with 200
+            if status >= 400:
+                raise ReportApiError(self._mask(
+                    f"{what} failed with HTTP {status}: {_excerpt(response.text)}"))
+            try:
+                return response.json()
+            except ValueError:
+                raise MalformedResponse(self._mask(
+                    f"{what} answered HTTP {status} with a body that is not JSON: "
+                    f"{_excerpt(response.text)!r}")) from None
+
+        return self._with_retries(what, attempt_once)
+
+    def _field(self, body: Any, what: str, *path: str) -> Any:
+        value = body
+        for key in path:
+            if not isinstance(value, dict) or key not in value or value[key] in (None, ""):
+                raise MalformedResponse(self._mask(
+                    f"{what}: the answer lacks field {'.'.join(path)}: "
+                    f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}"))
+            value = value[key]
+        return value
+
+    def _day_field(self, body: Any, what: str, *path: str) -> dt.date:
+        value = self._field(body, what, *path)
+        try:
+            return dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            raise MalformedResponse(self._mask(
+                f"{what}: field {'.'.join(path)} is not a date: {_excerpt(str(value))!r}"
+            )) from None
+
+    # -- the API ------------------------------------------------------------------------
+
+    def generate_report(self) -> str:
+        """``POST /generate_report``; returns the task id."""
+        body = self._call("POST", "/generate_report")
+        task_id = str(self._field(body, "POST /generate_report", "task_id"))
+        log.info("report requested: task %s", task_id)
+        return task_id
+
+    def get_report(self, task_id: str) -> dict[str, Any]:
+        """One ``GET /get_report`` poll: the raw JSON answer (``status`` checked present)."""
+        body = self._call("GET", "/get_report", {"task_id": task_id})
+        self._field(body, "GET /get_report", "status")
+        return body
+
+    def wait_for_report(self, task_id: str, poll_interval: float = 10.0,
+                        deadline: float = 600.0) -> Report:
+        """Poll every ``poll_interval`` seconds until SUCCESS; :class:`ReportTimeout` once
+        ``deadline`` seconds pass with the report still RUNNING."""
+        started = time.monotonic()
+        polls = 0
+        what = "GET /get_report"
+        while True:
+            body = self.get_report(task_id)
+            polls += 1
+            status = str(body["status"]).upper()
+            if status == "SUCCESS":
+                files = self._field(body, what, "data", "s3_path")
+                if not isinstance(files, dict) or "user_order_log" not in files:
+                    raise MalformedResponse(
+                        f"{what}: data.s3_path lacks user_order_log: "
+                        f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
+                report = Report(
+                    task_id=task_id,
+                    report_id=str(self._field(body, what, "data", "report_id")),
+                    start_day=self._day_field(body, what, "data", "start_day"),
+                    end_date=self._day_field(body, what, "data", "end_date"),
+                    files={str(k): str(v) for k, v in files.items()},
+                )
+                log.info("report %s ready after %d polls: %s .. %s", report.report_id, polls,
+                         report.start_day, report.end_date)
+                return report
+            if status != "RUNNING":
+                raise ReportApiError(self._mask(
+                    f"report task {task_id} ended with status {status}: "
+                    f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
+            waited = time.monotonic() - started
+            if waited + poll_interval > deadline:
+                raise ReportTimeout(task_id, polls, waited)
+            log.debug("report task %s still RUNNING (poll %d)", task_id, polls)
+            self.sleep(poll_interval)
+
+    def get_increment(self, report_id: str, date: dt.date | dt.datetime | str) -> Increment:
+        """``GET /get_increment`` for one day; :class:`IncrementNotFound` on ``NOT FOUND``."""
+        day = _date_arg(date)
+        what = f"GET /get_increment {day.isoformat()}"
+        body = self._call("GET", "/get_increment",
+                          {"report_id": report_id, "date": f"{day.isoformat()}T00:00:00"})
+        status = str(self._field(body, what, "status")).upper()
+        if status == "NOT FOUND":
+            reason = body.get("reason") or body.get("detail") or body.get("message") \
+                or _excerpt(json.dumps(body, ensure_ascii=False))
+            raise IncrementNotFound(day, self._mask(str(reason)), report_id)
+        if status != "SUCCESS":
+            raise ReportApiError(self._mask(
+                f"{what}: unexpected status {status}: "
+                f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
+        answered = self._day_field(body, what, "date")
+        if answered != day:
+            raise MalformedResponse(f"{what}: the answer is for {answered}, not {day}")
+        files = self._field(body, what, "data", "s3_path")
+        if not isinstance(files, dict) or "user_order_log_inc" not in files:
+            raise MalformedResponse(f"{what}: data.s3_path lacks user_order_log_inc: "
+                                    f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
+        increment = Increment(
+            report_id=report_id,
+            increment_id=str(self._field(body, what, "data", "increment_id")),
+            date=day,
+            files={str(k): str(v) for k, v in files.items()},
+        )
+        log.info("increment %s for %s", increment.increment_id, day)
+        return increment
+
+    def download(self, url: str, dest: str | os.PathLike[str]) -> DownloadResult:
+        """Stream ``url`` to ``dest`` atomically; return path, bytes, sha256 and row count.
+
+        The body goes to a temporary file beside ``dest``; its size must equal
+        ``Content-Length`` when the server sends one; the file is fsynced and then renamed
+        to ``dest``. Interrupted transfers are retried; on failure nothing is left behind.
+        """
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shown = _public_url(url)
+        what = f"GET {shown}"
+
+        def attempt_once() -> DownloadResult:
+            tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+            try:
+                return self._download_once(url, dest, tmp, what)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        result = self._with_retries(what, attempt_once)
+        log.info("downloaded %s to %s: %d bytes, %d rows, sha256 %s", shown, result.path,
+                 result.bytes, result.rows, result.sha256)
+        return result
+
+    def _download_once(self, url: str, dest: Path, tmp: Path, what: str) -> DownloadResult:
+        try:
+            response = self._files.get(url, stream=True,
+                                       timeout=(self.connect_timeout, self.download_read_timeout))
+        except requests.Timeout as exc:
+            raise _Transient(f"timed out ({type(exc).__name__})") from None
+        except requests.ConnectionError as exc:
+            raise _Transient(f"connection failed: {exc}") from None
+        with response:
+            status = response.status_code
+            if status in RETRY_STATUSES:
+                raise _Transient(f"HTTP {status}",
+                                 parse_retry_after(response.headers.get("Retry-After")))
+            if status >= 400:
+                raise ReportApiError(f"{what} failed with HTTP {status}: "
+                                     f"{_excerpt(response.text, 120)}")
+            expected = response.headers.get("Content-Length")
+            encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+            digest = hashlib.sha256()
+            size = newlines = 0
+            last_byte = b""
+            try:
+                with open(tmp, "wb") as out:
+                    for chunk in response.iter_content(self.chunk_size):
+                        if not chunk:
+                            continue
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        newlines += chunk.count(b"\n")
+                        last_byte = chunk[-1:]
+                    out.flush()
+                    os.fsync(out.fileno())
+            except (requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ConnectionError, requests.Timeout) as exc:
+                raise _Transient(
+                    f"transfer interrupted after {size} bytes"
+                    f"{f' of {expected}' if expected else ''} ({type(exc).__name__})",
+                    final=IncompleteDownload) from None
+            if expected is not None and not encoded and size != int(expected):
+                raise _Transient(f"received {size} bytes, Content-Length says {expected}",
+                                 final=IncompleteDownload)
+        lines = newlines + (1 if last_byte not in (b"", b"\n") else 0)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+        return DownloadResult(path=dest, bytes=size, sha256=digest.hexdigest(),
+                              rows=max(0, lines - 1))
+
+
+def _is_not_found_body(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and str(body.get("status", "")).upper() == "NOT FOUND"
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the rename durable; not every platform can open a directory."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+__all__ = [
+    "AuthError", "ConfigError", "DownloadResult", "Increment", "IncompleteDownload",
+    "IncrementNotFound", "MalformedResponse", "Report", "ReportApiClient", "ReportApiError",
+    "ReportTimeout", "RetriesExhausted", "RetryPolicy", "parse_retry_after",
+]
