@@ -58,3 +58,28 @@ def files(tmp_path) -> Path:
     path = tmp_path / "files"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def fresh_warehouse(postgresql_noproc):
+    """Makes further fresh, upgraded warehouses (cloned from the template); returns their URLs."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"{TEST_DB}_extra_{len(made)}"
+        admin = psycopg2.connect(_url("postgres"))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}"')
+            cur.execute(f'create database "{name}" template "{postgresql_noproc.template_dbname}"')
+        admin.close()
+        made.append(name)
+        return _url(name)
+
+    yield make
+    admin = psycopg2.connect(_url("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        for name in made:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+    admin.close()
