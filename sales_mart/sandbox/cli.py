@@ -94,6 +94,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_flags(export)
     export.add_argument("--days", type=_positive, default=data.HISTORY_DAYS,
                         help=f"days in the full report (default {data.HISTORY_DAYS})")
+    export.add_argument("--format", choices=("auto", "old", "new"), default="auto",
+                        help="increment columns: old (no status, no refunds), new, or auto: "
+                             "old only for --start-date, the window's first day (default)")
     export.add_argument("--variant", choices=data.VARIANTS, default="normal",
                         help="file variant, as the fault --file-fault serves (default normal)")
     export.set_defaults(func=run_export)
@@ -140,8 +143,10 @@ def run_export(args: argparse.Namespace) -> int:
         summary = data.write_history(args.out, end_date=end, seed=args.seed, days=args.days,
                                      rows_per_day=args.rows_per_day, variant=args.variant)
     else:
-        # the window's first day is served in the old format, as are days before it
-        old_format = args.date <= _start_date(args)
+        if args.format == "auto":  # as served: the window's first day in the old format
+            old_format = args.date == _start_date(args)
+        else:
+            old_format = args.format == "old"
         summary = data.write_increment(args.out, args.date, seed=args.seed,
                                        rows_per_day=args.rows_per_day, old_format=old_format,
                                        variant=args.variant)

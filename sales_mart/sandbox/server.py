@@ -318,7 +318,13 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
 
             async def first_part():
                 with open(path, "rb") as fh:
-                    yield fh.read(sent)
+                    left = sent
+                    while left > 0:
+                        chunk = fh.read(min(left, 1 << 20))
+                        if not chunk:
+                            break
+                        left -= len(chunk)
+                        yield chunk
             # Content-Length promises the whole file; the server drops the connection early
             return StreamingResponse(first_part(), media_type=media_type,
                                      headers={"Content-Length": str(size)})

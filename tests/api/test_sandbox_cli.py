@@ -127,3 +127,12 @@ def test_serve_rejects_a_bad_fault_file(tmp_path):
     done = sales_mart("api", "serve", "--api-key", "k", "--faults", str(faults))
     assert done.returncode == 2 and "unknown endpoint 'get_reports'" in done.stderr
 
+
+
+def test_export_format_can_be_forced(tmp_path):
+    day = START + dt.timedelta(days=3)
+    done = sales_mart("api", "export", "--date", str(day), "--out", str(tmp_path / "o.csv"),
+                      "--format", "old", "--rows-per-day", "100")
+    assert done.returncode == 0, done.stderr
+    data.write_increment(tmp_path / "lib.csv", day, rows_per_day=100, old_format=True)
+    assert (tmp_path / "o.csv").read_bytes() == (tmp_path / "lib.csv").read_bytes()
