@@ -8,7 +8,10 @@ drops one database per test from the template.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import psycopg2
@@ -16,6 +19,22 @@ import pytest
 from pytest_postgresql import factories
 
 from sales_mart import warehouse
+
+# --- Airflow for tests/dags: set before anything imports airflow (nothing above does): a
+# throwaway AIRFLOW_HOME, a SQLite metadata DB created once per session by tests/dags/conftest.py,
+# the repository's dags/ folder, no examples.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="sales-mart-airflow-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ.update({
+    "AIRFLOW_HOME": _AIRFLOW_HOME,
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parent.parent / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    "AIRFLOW__API__BASE_URL": "http://localhost:8080",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+})
+# --- end of the Airflow block ---------------------------------------------------------------
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 TEST_DB = f"sales_mart_test_{os.getpid()}"

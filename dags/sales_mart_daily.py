@@ -1,0 +1,100 @@
+"""
+# sales_mart_daily
+
+Loads one day's order increment from the report API into the retention mart (SPEC §6).
+
+For the run's logical date `ds`:
+
+1. `generate_report` → `wait_for_report` → `get_increment` (report API, connection `sales_api`;
+   `NOT FOUND` fails the run with the API's reason);
+2. `download`: the day's `user_order_log_inc` into the landing folder
+   (Variable `sales_mart_landing_dir`), kept as `increments/user_order_log_inc_<ds>_<sha256>.csv`;
+   an incomplete or empty file fails here (gate 1);
+3. `copy_to_staging`: one `COPY` into `staging.user_order_inc` (a load in `staging.load_log`);
+4. `ingest`: `CALL staging.ingest_load(load_id)`;
+5. gates, one `SQLCheckOperator` each (files of `db/checks`): `staging_has_rows` (gate 1),
+   `more_than_three_customers` (gate 2), `rows_reconcile`, `staged_rows_valid`,
+   `reject_share_within_threshold` (Variable `sales_mart_max_reject_share`, default 0.01);
+6. `merge_increment`: `CALL mart.merge_increment(ds)`; `refresh_retention`:
+   `CALL mart.refresh_retention()`; final check `net_revenue_reconciles`.
+
+Any failed task e-mails Variable `sales_mart_alert_email` through connection `sales_smtp`; a
+failure after the COPY also marks the load `failed` in `staging.load_log`. Re-running a date is
+safe. Only the API tasks retry (exponential backoff). See docs/airflow.md.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import chain, dag, task
+
+from sales_mart import pipeline, warehouse
+
+notify = pipeline.failure_notifier()
+api_retries = pipeline.api_task_retry_args()
+
+
+@dag(
+    dag_id="sales_mart_daily",
+    schedule="@daily",
+    start_date=pipeline.start_date(),
+    catchup=True,
+    max_active_runs=1,
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    default_args={"retries": 0, "on_failure_callback": [notify]},
+    tags=["sales_mart"],
+)
+def sales_mart_daily():
+    @task(**api_retries)
+    def generate_report() -> str:
+        return pipeline.request_report()
+
+    @task(**api_retries)
+    def wait_for_report(task_id: str) -> str:
+        return pipeline.wait_for_report(task_id)["report_id"]
+
+    @task(**api_retries)
+    def get_increment(report_id: str, ds=None) -> str:
+        return pipeline.get_increment(report_id, ds)["url"]
+
+    @task(**api_retries)
+    def download(url: str, ds=None) -> dict:
+        return pipeline.download(url, kind="increments", day=ds)
+
+    @task(task_id=pipeline.COPY_TASK_ID)
+    def copy_to_staging(landed: dict, ds=None) -> int:
+        return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="increment",
+                                        day=ds)
+
+    after_copy = {"on_failure_callback": [pipeline.mark_load_failed, notify]}
+
+    @task(**after_copy)
+    def ingest(load_id: int) -> dict:
+        return pipeline.ingest(load_id)
+
+    load_id = copy_to_staging(download(get_increment(wait_for_report(generate_report()))))
+    counts = ingest(load_id)
+    gates = [pipeline.CheckFileOperator(check=name, **after_copy)
+             for name in warehouse.GATE_CHECKS]
+    merge_increment = SQLExecuteQueryOperator(
+        task_id="merge_increment",
+        conn_id=pipeline.DWH_CONN_ID,
+        hook_params=pipeline.dwh_hook_params(),
+        sql="call mart.merge_increment(%(day)s::date)",
+        parameters={"day": "{{ ds }}"},
+        **after_copy,
+    )
+    refresh_retention = SQLExecuteQueryOperator(
+        task_id="refresh_retention",
+        conn_id=pipeline.DWH_CONN_ID,
+        hook_params=pipeline.dwh_hook_params(),
+        sql="call mart.refresh_retention()",
+        **after_copy,
+    )
+    final = [pipeline.CheckFileOperator(check=name, **after_copy)
+             for name in warehouse.FINAL_CHECKS]
+    chain(counts, *gates, merge_increment, refresh_retention, *final)
+
+
+sales_mart_daily()

@@ -1,0 +1,92 @@
+"""
+# sales_mart_history
+
+Loads the report API's full report (`user_order_log`, about 23 days of history) into the
+retention mart, the same way `sales_mart_daily` loads a day. Trigger it by hand, once, before
+the daily runs (SPEC §6); loading it again is safe.
+
+1. `generate_report` → `wait_for_report` (connection `sales_api`);
+2. `download`: the report's `user_order_log` into the landing folder
+   (Variable `sales_mart_landing_dir`), kept as `history/user_order_log_<last day>_<sha256>.csv`;
+   an incomplete or empty file fails here (gate 1);
+3. `copy_to_staging` (one `COPY`), `ingest` (`CALL staging.ingest_load(load_id)`);
+4. gates, one `SQLCheckOperator` each (files of `db/checks`), as in the daily DAG;
+5. `merge_load`: `CALL mart.merge_load(load_id)`; `refresh_retention`:
+   `CALL mart.refresh_retention()`; final check `net_revenue_reconciles`.
+
+Failures e-mail Variable `sales_mart_alert_email` through connection `sales_smtp`; a failure
+after the COPY marks the load `failed` in `staging.load_log`. See docs/airflow.md.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import chain, dag, task
+
+from sales_mart import pipeline, warehouse
+
+notify = pipeline.failure_notifier()
+api_retries = pipeline.api_task_retry_args()
+
+
+@dag(
+    dag_id="sales_mart_history",
+    schedule=None,
+    start_date=pipeline.start_date(),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    default_args={"retries": 0, "on_failure_callback": [notify]},
+    tags=["sales_mart"],
+)
+def sales_mart_history():
+    @task(**api_retries)
+    def generate_report() -> str:
+        return pipeline.request_report()
+
+    @task(**api_retries)
+    def wait_for_report(task_id: str) -> dict:
+        return pipeline.wait_for_report(task_id)
+
+    @task(**api_retries)
+    def download(report: dict) -> dict:
+        return pipeline.download(report["url"], kind="history", day=report["end_date"])
+
+    @task(task_id=pipeline.COPY_TASK_ID)
+    def copy_to_staging(landed: dict) -> int:
+        return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="history",
+                                        day=None)
+
+    after_copy = {"on_failure_callback": [pipeline.mark_load_failed, notify]}
+
+    @task(**after_copy)
+    def ingest(load_id: int) -> dict:
+        return pipeline.ingest(load_id)
+
+    load_id = copy_to_staging(download(wait_for_report(generate_report())))
+    counts = ingest(load_id)
+    gates = [pipeline.CheckFileOperator(check=name, **after_copy)
+             for name in warehouse.GATE_CHECKS]
+    merge_load = SQLExecuteQueryOperator(
+        task_id="merge_load",
+        conn_id=pipeline.DWH_CONN_ID,
+        hook_params=pipeline.dwh_hook_params(),
+        sql="call mart.merge_load(%(load_id)s::bigint)",
+        parameters={"load_id": "{{ ti.xcom_pull(task_ids='" + pipeline.COPY_TASK_ID
+                    + "') | int }}"},
+        **after_copy,
+    )
+    refresh_retention = SQLExecuteQueryOperator(
+        task_id="refresh_retention",
+        conn_id=pipeline.DWH_CONN_ID,
+        hook_params=pipeline.dwh_hook_params(),
+        sql="call mart.refresh_retention()",
+        **after_copy,
+    )
+    final = [pipeline.CheckFileOperator(check=name, **after_copy)
+             for name in warehouse.FINAL_CHECKS]
+    chain(counts, *gates, merge_load, refresh_retention, *final)
+
+
+sales_mart_history()

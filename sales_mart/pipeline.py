@@ -1,0 +1,370 @@
+"""What the sales_mart DAG tasks do, kept out of the DAG files (``dags/sales_mart_*.py``).
+
+Each function is one task's work: one API call, one download, one COPY or one CALL. They return
+only ids, paths and counts (what goes to XCom). Settings:
+
+Read when a DAG file is parsed (environment only, so parsing touches no database or network):
+
+- ``SALES_MART_START_DATE`` (or the env form of the Variable, ``AIRFLOW_VAR_SALES_MART_START_DATE``):
+  first logical date of the daily DAG's catch-up, ``YYYY-MM-DD`` (default 2024-03-01).
+- ``SALES_MART_API_RETRIES`` (default 3), ``SALES_MART_API_RETRY_DELAY`` (seconds, default 60),
+  ``SALES_MART_API_MAX_RETRY_DELAY`` (seconds, default 900): Airflow retries of the API tasks,
+  with exponential backoff. SQL tasks never retry.
+- ``SALES_DWH_ROLE`` (default ``sales_loader``; empty: no role switch): the role the pipeline
+  assumes after connecting to ``sales_dwh``.
+
+Read when a task runs (Airflow Variable, or an environment variable of the same name in upper
+case, which wins):
+
+- ``sales_mart_landing_dir``: folder that keeps every downloaded raw file (default
+  ``$AIRFLOW_HOME/sales_mart/landing``).
+- ``sales_mart_poll_interval`` (seconds, default 10), ``sales_mart_report_deadline`` (seconds,
+  default 900): polling of ``/get_report``.
+- ``sales_mart_api_retry``: JSON object of :class:`~sales_mart.api_client.RetryPolicy` fields
+  for the client's in-call retries (e.g. ``{"max_attempts": 5, "backoff_initial": 1}``).
+- ``sales_mart_max_reject_share`` (default 0.01): the share of rejected rows a load may have
+  (used by the check tasks' templates).
+- ``sales_mart_alert_email`` (required for e-mail), ``sales_mart_alert_from`` (default
+  ``sales-mart@localhost``): failure e-mail through the SMTP connection ``sales_smtp``.
+
+Connections: ``sales_api`` (http; host = base URL, password = API key, extra nickname/cohort),
+``sales_dwh`` (postgres), ``sales_smtp`` (smtp).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.common.sql.operators.sql import SQLCheckOperator
+
+log = logging.getLogger(__name__)
+
+API_CONN_ID = "sales_api"
+DWH_CONN_ID = "sales_dwh"
+SMTP_CONN_ID = "sales_smtp"
+
+DEFAULT_START_DATE = "2024-03-01"
+COPY_TASK_ID = "copy_to_staging"
+
+
+# --- parse-time settings (environment only) ---------------------------------------------
+
+
+def start_date() -> pendulum.DateTime:
+    raw = (os.environ.get("SALES_MART_START_DATE")
+           or os.environ.get("AIRFLOW_VAR_SALES_MART_START_DATE") or DEFAULT_START_DATE)
+    day = dt.date.fromisoformat(raw.strip()[:10])
+    return pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def api_task_retry_args() -> dict[str, Any]:
+    """``retries`` with exponential backoff for the tasks that talk to the report API."""
+    return {
+        "retries": int(_env_float("SALES_MART_API_RETRIES", 3)),
+        "retry_delay": dt.timedelta(seconds=_env_float("SALES_MART_API_RETRY_DELAY", 60)),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(seconds=_env_float("SALES_MART_API_MAX_RETRY_DELAY", 900)),
+    }
+
+
+def dwh_role() -> str | None:
+    from sales_mart import config
+
+    return config.dwh_role()
+
+
+def dwh_hook_params() -> dict[str, str]:
+    """``hook_params`` of the SQL operators: connect to ``sales_dwh`` acting as the loader role."""
+    role = dwh_role()
+    return {"options": f"-c role={role}"} if role else {}
+
+
+# --- run-time settings (Variables) ------------------------------------------------------
+
+
+def setting(name: str, default: Any = None) -> Any:
+    """An environment variable ``NAME`` if set, else the Airflow Variable ``name``, else default."""
+    value = os.environ.get(name.upper())
+    if value not in (None, ""):
+        return value
+    from airflow.sdk import Variable
+
+    return Variable.get(name, default=default)
+
+
+def landing_dir() -> Path:
+    configured = setting("sales_mart_landing_dir")
+    if configured:
+        return Path(configured)
+    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+    return Path(home) / "sales_mart" / "landing"
+
+
+def retry_policy():
+    from sales_mart.api_client import RetryPolicy
+
+    raw = setting("sales_mart_api_retry")
+    if not raw:
+        return RetryPolicy()
+    fields = raw if isinstance(raw, dict) else json.loads(raw)
+    return RetryPolicy(**fields)
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def _fail(message: str) -> Exception:
+    """An error that fails the task at once, without Airflow retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+def _api_errors():
+    from sales_mart import api_client
+
+    # Retrying cannot fix these: a refused key, a day with no increment, a broken answer.
+    return (api_client.AuthError, api_client.ConfigError, api_client.IncrementNotFound,
+            api_client.MalformedResponse)
+
+
+# --- the report API ---------------------------------------------------------------------
+
+
+def api_client():
+    from airflow.sdk import BaseHook
+
+    from sales_mart.api_client import ReportApiClient
+
+    conn = BaseHook.get_connection(API_CONN_ID)
+    return ReportApiClient.from_airflow_connection(conn, retry=retry_policy())
+
+
+def request_report() -> str:
+    """``POST /generate_report``; returns the report task id."""
+    try:
+        with api_client() as client:
+            return client.generate_report()
+    except _api_errors() as exc:
+        raise _fail(str(exc)) from None
+
+
+def wait_for_report(task_id: str) -> dict[str, str]:
+    """Polls until the report is ready; returns its id and the full report's file URL."""
+    interval = float(setting("sales_mart_poll_interval", 10))
+    deadline = float(setting("sales_mart_report_deadline", 900))
+    try:
+        with api_client() as client:
+            report = client.wait_for_report(task_id, poll_interval=interval, deadline=deadline)
+    except _api_errors() as exc:
+        raise _fail(str(exc)) from None
+    return {"report_id": report.report_id, "end_date": report.end_date.isoformat(),
+            "url": report.files["user_order_log"]}
+
+
+def get_increment(report_id: str, day: str) -> dict[str, str]:
+    """``GET /get_increment`` for ``day``; NOT FOUND fails the run with the API's reason."""
+    from sales_mart.api_client import IncrementNotFound
+
+    try:
+        with api_client() as client:
+            increment = client.get_increment(report_id, day)
+    except IncrementNotFound as exc:
+        raise _fail(f"gate 1 (file generated): the API answered NOT FOUND for {day}: "
+                    f"{exc.reason}") from None
+    except _api_errors() as exc:
+        raise _fail(str(exc)) from None
+    return {"increment_id": increment.increment_id,
+            "url": increment.files["user_order_log_inc"]}
+
+
+def landing_name(prefix: str, day: str, sha256: str) -> str:
+    """A raw file's name in the landing folder: file name, date and checksum."""
+    return f"{prefix}_{day}_{sha256[:16]}.csv"
+
+
+def download(url: str, *, kind: str, day: str) -> dict[str, Any]:
+    """Downloads one file into the landing folder (kept there, named by date and checksum).
+
+    Gate 1: the download is complete (the client checks Content-Length) and non-empty.
+    """
+    folder = landing_dir() / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    incoming = folder / f".{kind}_{day}.{os.getpid()}.download"
+    try:
+        with api_client() as client:
+            result = client.download(url, incoming)
+    except _api_errors() as exc:
+        raise _fail(str(exc)) from None
+    prefix = "user_order_log" if kind == "history" else "user_order_log_inc"
+    path = folder / landing_name(prefix, day, result.sha256)
+    os.replace(result.path, path)
+    log.info("raw file kept at %s (%d bytes, %d rows, sha256 %s)", path, result.bytes,
+             result.rows, result.sha256)
+    if result.rows == 0:
+        what = "0 bytes" if result.bytes == 0 else "a header and no rows"
+        raise _fail(f"gate 1 (file generated): the file for {day} is empty ({what}); "
+                    f"kept at {path}")
+    return {"path": str(path), "sha256": result.sha256, "bytes": result.bytes,
+            "rows": result.rows}
+
+
+# --- the warehouse ----------------------------------------------------------------------
+
+
+def dwh_connect():
+    """A psycopg2 connection to ``sales_dwh`` acting as the loader role.
+
+    (PostgresHook hands out psycopg 3 connections here; the warehouse's COPY path is psycopg2.)
+    """
+    import psycopg2
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(DWH_CONN_ID)
+    kwargs: dict[str, Any] = {
+        "host": conn.host or "127.0.0.1",
+        "port": conn.port or 5432,
+        "user": conn.login or None,
+        "password": conn.password or None,
+        "dbname": conn.schema or "sales_mart",
+        "application_name": "sales_mart_airflow",
+    }
+    extra = conn.extra_dejson or {}
+    for key in ("sslmode", "sslrootcert", "connect_timeout"):
+        if key in extra:
+            kwargs[key] = extra[key]
+    role = dwh_role()
+    if role:
+        kwargs["options"] = f"-c role={role}"
+    return psycopg2.connect(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def copy_to_staging(path: str, sha256: str, *, source: str, day: str | None) -> int:
+    """Opens a load and COPYs the file into ``staging.user_order_inc``; returns the load id."""
+    from sales_mart import warehouse
+
+    delivery = dt.date.fromisoformat(day) if day else None
+    conn = dwh_connect()
+    try:
+        return warehouse.copy_file(conn, path, source=source, delivery_date=delivery,
+                                   sha256=sha256)
+    except warehouse.FileRefused as exc:
+        raise _fail(f"the file was refused (journalled in staging.load_log): {exc}") from None
+    finally:
+        conn.close()
+
+
+def ingest(load_id: int) -> dict[str, int]:
+    """``CALL staging.ingest_load(load_id)``; returns the journalled counts."""
+    from sales_mart import warehouse
+
+    conn = dwh_connect()
+    try:
+        summary = warehouse.ingest(conn, int(load_id))
+    finally:
+        conn.close()
+    log.info("%s", summary.describe())
+    return {"load_id": summary.load_id, "rows_read": summary.rows_read,
+            "rows_loaded": summary.rows_loaded, "rows_duplicate": summary.rows_duplicate,
+            "rows_rejected": summary.rows_rejected}
+
+
+def fail_load(load_id: int, reason: str) -> None:
+    """``CALL staging.fail_load``: the journal shows the load failed, and why."""
+    from sales_mart import warehouse
+
+    conn = dwh_connect()
+    try:
+        warehouse.fail_load(conn, int(load_id), reason)
+    finally:
+        conn.close()
+
+
+def mark_load_failed(context) -> None:
+    """Failure callback of the tasks after the COPY: marks the run's load failed."""
+    ti = context["ti"]
+    load_id = ti.xcom_pull(task_ids=COPY_TASK_ID)
+    if load_id is None:
+        return
+    reason = f"{ti.dag_id} {context.get('ds')} task {ti.task_id}: {context.get('exception')}"
+    try:
+        fail_load(int(load_id), reason[:2000])
+    except Exception:  # the e-mail must still go out
+        log.exception("could not mark load %s failed", load_id)
+
+
+# --- checks and notifications -----------------------------------------------------------
+
+
+def check_sql(name: str) -> str:
+    from sales_mart import warehouse
+
+    return warehouse.check_sql(name)
+
+
+def check_parameters() -> dict[str, str]:
+    """Templated parameters of every check file: the run's load id and the reject threshold."""
+    return {
+        "load_id": "{{ ti.xcom_pull(task_ids='" + COPY_TASK_ID + "') | int }}",
+        "max_reject_share": "{{ var.value.get('sales_mart_max_reject_share', 0.01) | float }}",
+    }
+
+
+class CheckFileOperator(SQLCheckOperator):
+    """``SQLCheckOperator`` running one file of ``db/checks`` (the files the command line uses),
+    with templated ``parameters`` (the run's load id from XCom). The failure message names the
+    check and its result row ``(passed, detail)``."""
+
+    template_fields = (*SQLCheckOperator.template_fields, "parameters")
+
+    def __init__(self, *, check: str, **kwargs: Any) -> None:
+        kwargs.setdefault("task_id", check)
+        kwargs.setdefault("conn_id", DWH_CONN_ID)
+        kwargs.setdefault("hook_params", dwh_hook_params())
+        kwargs.setdefault("parameters", check_parameters())
+        super().__init__(sql=check_sql(check), **kwargs)
+        self.check = check
+
+    def _raise_exception(self, exception_string: str):
+        results = getattr(self, "check_results", None) or []
+        actual = results[0].actual if results else None
+        if actual:
+            exception_string = (f"data-quality check {self.check} failed for load "
+                                f"{(self.parameters or {}).get('load_id')}: {actual}")
+        super()._raise_exception(exception_string)
+
+
+ALERT_SUBJECT = ("[sales_mart] {{ dag.dag_id }} failed for {{ ds }} "
+                 "at task {{ ti.task_id }}")
+ALERT_BODY = """\
+<p>DAG <b>{{ dag.dag_id }}</b>, date <b>{{ ds }}</b>, run {{ run_id }}:
+task <b>{{ ti.task_id }}</b> failed (try {{ ti.try_number }}).</p>
+<p>Reason:</p>
+<pre>{{ exception }}</pre>
+<p>Log: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></p>
+<p>The load journal is <code>staging.load_log</code>; raw files are kept in the landing folder.</p>
+"""
+
+
+def failure_notifier():
+    """The failure e-mail: DAG, date, task, reason, log link, to Variable sales_mart_alert_email."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return SmtpNotifier(
+        from_email="{{ var.value.get('sales_mart_alert_from', 'sales-mart@localhost') }}",
+        to="{{ var.value.sales_mart_alert_email }}",
+        smtp_conn_id=SMTP_CONN_ID,
+        subject=ALERT_SUBJECT,
+        html_content=ALERT_BODY,
+    )
