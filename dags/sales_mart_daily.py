@@ -26,7 +26,7 @@ safe. Only the API tasks retry (exponential backoff). See docs/airflow.md.
 from __future__ import annotations
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import chain, dag, task
+from airflow.sdk import CronDataIntervalTimetable, chain, dag, task
 
 from sales_mart import pipeline, warehouse
 
@@ -36,7 +36,8 @@ api_retries = pipeline.api_task_retry_args()
 
 @dag(
     dag_id="sales_mart_daily",
-    schedule="@daily",
+    # @daily over data intervals: the run for day D starts once D is over, with ds = D.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pipeline.start_date(),
     catchup=True,
     max_active_runs=1,

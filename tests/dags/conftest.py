@@ -1,0 +1,182 @@
+"""Fixtures of the DAG tests: real Airflow (``dag.test()`` on a SQLite metadata DB made once per
+session, see the Airflow block of tests/conftest.py), a fresh warehouse per test (``dwh_url``),
+the sandbox report API over HTTP on 127.0.0.1, and an aiosmtpd sink catching the alert e-mails.
+
+Connections and Variables reach Airflow as ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` environment
+variables, set per test. Retry delays are tiny so the retry tests take seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+# Parse-time settings of the DAG files (environment only): fast Airflow retries of API tasks.
+os.environ["SALES_MART_API_RETRIES"] = "2"
+os.environ["SALES_MART_API_RETRY_DELAY"] = "0.2"
+os.environ["SALES_MART_API_MAX_RETRY_DELAY"] = "1"
+os.environ["SALES_MART_START_DATE"] = "2024-03-04"
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_DIR = REPO / "dags"
+API_KEY = "dag-test-key-7f3a91"
+SEED = 23
+ROWS_PER_DAY = 200
+FIRST_DAY = dt.date(2024, 3, 4)  # a Monday; the window's first increment (old format)
+DAYS = [FIRST_DAY + dt.timedelta(days=n) for n in range(7)]
+ALERT_TO = "data-team@example.com"
+# The client's in-call retries: the production shape with tiny waits.
+CLIENT_RETRY = {"max_attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.05,
+                "max_retry_after": 2, "max_total": 20}
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """The Airflow metadata DB (SQLite in the session's AIRFLOW_HOME), created once."""
+    from airflow.utils import db
+
+    db.initdb()
+    return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    from sales_mart.sandbox.server import run_in_thread
+
+    server = run_in_thread(api_key=API_KEY, seed=SEED, rows_per_day=ROWS_PER_DAY,
+                           start_date=DAYS[0], end_date=DAYS[-1], running_polls=1,
+                           cache_dir=tmp_path_factory.mktemp("sandbox-cache"))
+    yield server
+    server.stop()
+
+
+@dataclass
+class Mail:
+    to: list[str]
+    sender: str
+    subject: str
+    text: str
+
+
+@dataclass
+class SmtpSink:
+    host: str
+    port: int
+    messages: list[Mail] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        msg = email.message_from_bytes(envelope.original_content or envelope.content,
+                                       policy=email.policy.default)
+        parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
+        with self.lock:
+            self.messages.append(Mail(list(envelope.rcpt_tos), envelope.mail_from,
+                                      str(msg["subject"]), "\n".join(parts)))
+        return "250 OK"
+
+    def take(self) -> list[Mail]:
+        with self.lock:
+            taken, self.messages[:] = list(self.messages), []
+        return taken
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_sink():
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink("127.0.0.1", _free_port())
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+def dwh_connection(url: str) -> str:
+    parts = urlsplit(url)
+    return json.dumps({"conn_type": "postgres", "host": parts.hostname, "port": parts.port,
+                       "login": parts.username, "schema": parts.path.lstrip("/")})
+
+
+@dataclass
+class Pipeline:
+    """The Airflow side of one test: run a DAG for a date, read its task states."""
+
+    dagbag: object
+    sandbox: object
+    smtp: SmtpSink
+    landing: Path
+    monkeypatch: object
+
+    def use_warehouse(self, url: str) -> None:
+        self.monkeypatch.setenv("AIRFLOW_CONN_SALES_DWH", dwh_connection(url))
+
+    def use_api_key(self, key: str) -> None:
+        self.monkeypatch.setenv("AIRFLOW_CONN_SALES_API", json.dumps({
+            "conn_type": "http", "host": self.sandbox.base_url, "password": key,
+            "extra": {"nickname": "dag-tests", "cohort": "4"}}))
+
+    def run(self, dag_id: str, day: dt.date) -> tuple[str, dict[str, tuple[str, int]]]:
+        """``dag.test`` for one logical date; returns the run state and task states/tries."""
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.sdk import timezone
+        from airflow.utils.session import create_session
+
+        dag = self.dagbag.get_dag(dag_id)
+        run = dag.test(logical_date=timezone.datetime(day.year, day.month, day.day))
+        with create_session() as session:
+            tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id,
+                                                     TaskInstance.run_id == run.run_id)
+            states = {ti.task_id: (str(ti.state), ti.try_number) for ti in tis}
+        return str(run.state), states
+
+    def daily(self, day: dt.date):
+        return self.run("sales_mart_daily", day)
+
+    def history(self, day: dt.date = FIRST_DAY):
+        return self.run("sales_mart_history", day)
+
+
+@pytest.fixture
+def pipeline(dagbag, sandbox, smtp_sink, dwh_url, tmp_path, monkeypatch) -> Pipeline:
+    landing = tmp_path / "landing"
+    for name in ("SALES_MART_LANDING_DIR", "SALES_MART_MAX_REJECT_SHARE", "SALES_MART_API_RETRY",
+                 "SALES_MART_POLL_INTERVAL", "SALES_MART_REPORT_DEADLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_SALES_SMTP", json.dumps({
+        "conn_type": "smtp", "host": smtp_sink.host, "port": smtp_sink.port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 10}}))
+    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_ALERT_EMAIL", ALERT_TO)
+    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_LANDING_DIR", str(landing))
+    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_POLL_INTERVAL", "0.02")
+    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_REPORT_DEADLINE", "30")
+    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_API_RETRY", json.dumps(CLIENT_RETRY))
+    sandbox.clear_faults()
+    smtp_sink.take()
+    p = Pipeline(dagbag, sandbox, smtp_sink, landing, monkeypatch)
+    p.use_warehouse(dwh_url)
+    p.use_api_key(API_KEY)
+    yield p
+    sandbox.clear_faults()
