@@ -54,7 +54,7 @@ create table mart.d_customer (
 );
 
 create table mart.f_sales (
-    uniq_id text primary key,
+    uniq_id text collate "C" primary key,  -- hex ids: byte order is their natural order
     date_id integer not null references mart.d_calendar (date_id),
     date_time timestamp not null,
     customer_id integer not null references mart.d_customer (customer_id),

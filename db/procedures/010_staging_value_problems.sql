@@ -22,7 +22,7 @@ as $$
         when p_value is null or btrim(p_value) = '' then p_column || ' is blank'
         when btrim(p_value) !~ '^[+-]?[0-9]{1,9}$' then p_column || ' is not a whole number'
         when p_min is not null and btrim(p_value)::integer < p_min
-            then p_column || ' must be at least ' || p_min
+            then p_column || ' must be at least ' || p_min::text
     end
 $$;
 
