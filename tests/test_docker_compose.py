@@ -287,6 +287,14 @@ def test_airflow_components_start_after_init(services):
     for name in AIRFLOW_SERVICE_COMMANDS:
         condition = (services[name].get("depends_on") or {}).get("airflow-init", {})
         assert condition.get("condition") == "service_completed_successfully", name
+    # LocalExecutor: tasks run in the scheduler; they report to the API server's execution API
+    # and talk to the warehouse, the report API and the SMTP server.
+    scheduler_needs = services["airflow-scheduler"].get("depends_on") or {}
+    for service in ("airflow-apiserver", "warehouse", "sandbox-api", "mailpit"):
+        assert scheduler_needs.get(service, {}).get("condition") == "service_healthy", service
+    execution_api = urlsplit(environment(services["airflow-scheduler"])[
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
+    assert execution_api.hostname == "airflow-apiserver" and execution_api.port == 8080
     init_needs = services["airflow-init"].get("depends_on") or {}
     for database in ("airflow-postgres", "warehouse"):
         assert init_needs.get(database, {}).get("condition") == "service_healthy", database
@@ -355,8 +363,39 @@ print(json.dumps(rejected))
 """
 
 
+def docs_shell_lines() -> list[str]:
+    """The lines of docs/docker.md's shell code blocks, continuation lines joined."""
+    blocks = re.findall(r"```(?:bash|sh)\n(.*?)```", DOCS.read_text(), re.S)
+    return [line.strip() for block in blocks
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines() if line.strip()]
+
+
+def docs_exec_commands(services) -> dict[str, list[list[str]]]:
+    """program -> argument lists of the docs' `docker compose exec SERVICE program ...` lines."""
+    found: dict[str, list[list[str]]] = {}
+    for line in docs_shell_lines():
+        match = re.match(r"docker compose exec (\S+) (airflow|sales-mart) (.*)", line)
+        if match:
+            service, program, rest = match.groups()
+            assert service in services, f"docs/docker.md runs a command in unknown {service}"
+            found.setdefault(program, []).extend(script_commands(f"{program} {rest}", program))
+    return found
+
+
+def test_docs_compose_commands_name_real_services(services):
+    lines = docs_shell_lines()
+    assert lines, "docs/docker.md has no shell code blocks"
+    for line in lines:
+        line = re.sub(r"\s+#.*$", "", line)
+        match = re.match(r"docker compose (?:up -d|restart|logs|build)((?: [a-z][\w-]*)*)$", line)
+        if match:
+            for service in match.group(1).split():
+                assert service in services, f"docs/docker.md: {line!r} names unknown {service}"
+    assert docs_exec_commands(services).get("airflow"), "docs show no airflow command"
+
+
 def test_airflow_commands_parse(services, tmp_path):
-    commands = airflow_commands(services)
+    commands = airflow_commands(services) + docs_exec_commands(services).get("airflow", [])
     for name, command in AIRFLOW_SERVICE_COMMANDS.items():
         assert as_argv(services[name]["command"]) == [command], name
     issued = {tuple(argv[:2]) for argv in commands}
