@@ -574,6 +574,13 @@ def test_env_example_lists_every_compose_variable(env_example):
             assert env_example[name], f"{name} is required: .env.example needs a placeholder"
 
 
+def test_env_example_holds_no_real_secrets(env_example):
+    for name, value in env_example.items():
+        if re.search(r"PASSWORD|SECRET|_KEY$", name):
+            assert value == "" or value.startswith("change-me"), \
+                f".env.example: {name} must be a change-me placeholder, not a real secret"
+
+
 def test_shell_variables_come_from_the_service_environment(services):
     """`$${VAR}` is expanded by the container's shell: the service must define VAR."""
     for name, service in services.items():
