@@ -70,3 +70,9 @@ def test_loader_can_run_the_pipeline_procedures(as_role):
     cur.execute("call mart.refresh_retention()")
     cur.execute("select current_user")
     assert cur.fetchone() == ("sales_loader",)
+
+
+def test_loader_cannot_switch_off_foreign_keys_itself(as_role):
+    cur = as_role("sales_loader")
+    with pytest.raises(errors.InsufficientPrivilege):
+        cur.execute("set session_replication_role = replica")

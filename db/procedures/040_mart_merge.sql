@@ -98,48 +98,9 @@ begin
         set city_name = excluded.city_name
         where d.city_name is distinct from excluded.city_name;
 
-    -- Unchanged facts are not rewritten, so re-running a day costs no more than the first run.
-    insert into mart.f_sales as f (
-        uniq_id, date_id, date_time, customer_id, item_id, city_id, quantity, payment_amount,
-        status, delivery_date, delivery_source
-    )
-    select
-        w.uniq_id,
-        (extract(year from w.date_time) * 10000 + extract(month from w.date_time) * 100
-            + extract(day from w.date_time))::integer,
-        w.date_time,
-        w.customer_id,
-        w.item_id,
-        w.city_id,
-        w.quantity,
-        case w.status when 'refunded' then -w.payment_amount else w.payment_amount end,
-        w.status,
-        w.delivery_date,
-        w.source
-    from merge_winner as w
-    on conflict (uniq_id) do update
-        set date_id = excluded.date_id,
-            date_time = excluded.date_time,
-            customer_id = excluded.customer_id,
-            item_id = excluded.item_id,
-            city_id = excluded.city_id,
-            quantity = excluded.quantity,
-            payment_amount = excluded.payment_amount,
-            status = excluded.status,
-            delivery_date = excluded.delivery_date,
-            delivery_source = excluded.delivery_source
-        where (f.date_id, f.date_time, f.customer_id, f.item_id, f.city_id, f.quantity,
-                f.payment_amount, f.status, f.delivery_date, f.delivery_source)
-            is distinct from
-            (excluded.date_id, excluded.date_time, excluded.customer_id, excluded.item_id,
-                excluded.city_id, excluded.quantity, excluded.payment_amount, excluded.status,
-                excluded.delivery_date, excluded.delivery_source);
-
-    -- Lines that disappeared from a re-delivered day.
-    delete from mart.f_sales as f
-    using merge_affected as a
-    where f.uniq_id = a.uniq_id
-        and not exists (select from merge_winner as w where w.uniq_id = a.uniq_id);
+    -- Facts are written by the fact writer (foreign keys checked set-based; see write_facts).
+    grant select on merge_winner, merge_affected to sales_fact_writer;
+    call mart.write_facts();
 
     delete from mart.d_customer as d
     using merge_dimension as m
