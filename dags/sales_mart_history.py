@@ -25,7 +25,7 @@ from airflow.sdk import chain, dag, task
 
 from sales_mart import pipeline, warehouse
 
-notify = pipeline.failure_notifier()
+notify = pipeline.notify_failure  # SmtpNotifier to Variable sales_mart_alert_email
 api_retries = pipeline.api_task_retry_args()
 
 

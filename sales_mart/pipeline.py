@@ -368,3 +368,12 @@ def failure_notifier():
         subject=ALERT_SUBJECT,
         html_content=ALERT_BODY,
     )
+
+
+def notify_failure(context) -> None:
+    """Failure callback: sends the e-mail with a fresh :func:`failure_notifier`.
+
+    A notifier renders its templates in place, so one shared instance would repeat the first
+    failure's subject in every later e-mail of the same process (``airflow dags test``).
+    """
+    failure_notifier()(context)

@@ -1,0 +1,173 @@
+"""Each gate failing ends the run failed, leaves the mart exactly as before and sends exactly one
+e-mail naming the date, the task and the reason; transient API faults are retried and the run
+succeeds; a wrong API key fails fast with one e-mail."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+
+import pytest
+from conftest import ALERT_TO, CLIENT_RETRY, DAYS, FIRST_DAY, ROWS_PER_DAY, SEED
+from orders import fetch, mart_dump
+
+from sales_mart import warehouse
+from sales_mart.api_client import ReportApiClient, RetryPolicy
+from sales_mart.sandbox import data
+
+pytestmark = pytest.mark.slow
+
+DAY = DAYS[2]
+
+
+@pytest.fixture
+def loaded(pipeline, dwh, files):
+    """The mart after the history and the first day (loaded by the command-line path)."""
+    history = files / "history.csv"
+    data.write_history(history, end_date=data.history_end_for(FIRST_DAY), seed=SEED,
+                       rows_per_day=ROWS_PER_DAY)
+    first = files / "first.csv"
+    data.write_increment(first, FIRST_DAY, seed=SEED, rows_per_day=ROWS_PER_DAY, old_format=True)
+    warehouse.load_file(history, history=True)
+    warehouse.load_file(first, delivery_date=FIRST_DAY)
+    before = mart_dump(dwh)
+    assert before["mart.f_sales"]
+    return before
+
+
+@contextlib.contextmanager
+def serve_instead(sandbox, day, rewrite):
+    """Makes the sandbox serve ``rewrite(original text)`` as the day's increment file: fetch it
+    once over HTTP (so the sandbox materializes it in its cache), then rewrite the cached file;
+    on exit the cached file is removed (the sandbox generates it again when asked)."""
+    client = ReportApiClient(sandbox.base_url, sandbox.settings.api_key, "t", "1",
+                             retry=RetryPolicy(**CLIENT_RETRY))
+    with client:
+        report = client.wait_for_report(client.generate_report(), poll_interval=0.01,
+                                        deadline=10)
+        increment = client.get_increment(report.report_id, day)
+        text = client._files.get(increment.files["user_order_log_inc"]).text
+    cached = [p for p in sandbox.settings.cache_dir.glob(f"inc-*-{day}-*.csv")
+              if p.read_text(encoding="utf-8") == text]
+    assert len(cached) == 1, "the sandbox cache layout changed; adapt serve_instead"
+    cached[0].write_text(rewrite(text), encoding="utf-8")
+    try:
+        yield
+    finally:
+        cached[0].unlink()
+
+
+def bad_quantities(text: str) -> str:
+    """Every 20th row gets a quantity that is not a number: 5 % rejected rows (limit 1 %)."""
+    rows = list(csv.reader(io.StringIO(text)))
+    column = rows[0].index("quantity")
+    for n, row in enumerate(rows[1:], start=1):
+        if n % 20 == 0:
+            row[column] = "два"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+CASES = {
+    # name: (fault plan or file rewrite, failing task, words of the reason)
+    "not_found": ({"not_found_dates": [DAY.isoformat()]}, "get_increment",
+                  ["NOT FOUND", f"no increment for {DAY}"]),
+    "empty_file": ({"file_faults": {DAY.isoformat(): "empty"}}, "download",
+                   ["empty", "a header and no rows"]),
+    "zero_bytes": ({"file_faults": {DAY.isoformat(): "zero_bytes"}}, "download",
+                   ["empty", "0 bytes"]),
+    "three_customers": ({"file_faults": {DAY.isoformat(): "few_customers"}},
+                        "more_than_three_customers", ["distinct customers: 3"]),
+    "ragged_rows": ({"file_faults": {DAY.isoformat(): "malformed"}}, "copy_to_staging",
+                    ["refused", "missing data for column"]),
+    "too_many_bad_rows": (bad_quantities, "reject_share_within_threshold",
+                          ["reject_share_within_threshold", "rejected rows:", "limit 1.00 per cent"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_failing_gate_fails_the_run_keeps_the_mart_and_sends_one_email(
+        case, pipeline, dwh, loaded):
+    fault, task, reason = CASES[case]
+    if callable(fault):
+        with serve_instead(pipeline.sandbox, DAY, fault):
+            state, tasks = pipeline.daily(DAY)
+    else:
+        pipeline.sandbox.set_faults(fault)
+        state, tasks = pipeline.daily(DAY)
+
+    assert state == "failed"
+    assert tasks[task][0] == "failed"
+    assert [t for t, (s, _) in tasks.items() if s == "failed"] == [task]
+    assert tasks["merge_increment"][0] == "upstream_failed"
+    assert mart_dump(dwh) == loaded  # the mart exactly as before
+
+    mails = pipeline.smtp.take()
+    assert len(mails) == 1, [m.subject for m in mails]
+    mail = mails[0]
+    assert mail.to == [ALERT_TO]
+    assert "sales_mart_daily" in mail.subject and str(DAY) in mail.subject
+    assert task in mail.subject
+    for words in reason:
+        assert words in mail.text, (words, mail.text)
+    assert "/dags/sales_mart_daily/runs/" in mail.text and f"/tasks/{task}" in mail.text
+
+    journal = fetch(dwh, "select status, error from staging.load_log "
+                         "where delivery_date = %s order by load_id", (DAY,))
+    if task in ("get_increment", "download"):
+        assert journal == []  # nothing reached the warehouse
+    else:  # the load is journalled as failed, with the reason
+        assert len(journal) == 1 and journal[0][0] == "failed"
+        assert reason[-1] in journal[0][1]
+
+
+def test_transient_api_faults_are_retried_and_the_run_succeeds(pipeline, dwh, loaded):
+    pipeline.sandbox.set_faults({"endpoints": {
+        # 4 x 503 outlast the client's 3 attempts: the first Airflow try fails, the retry wins
+        "generate_report": [{"status": 503, "times": 4}],
+        "get_report": [{"status": 429, "retry_after": 1, "times": 1}],
+        "get_increment": [{"status": 502, "times": 1}],
+        "download": [{"cut_off": 0.5, "times": 1}],
+    }})
+
+    state, tasks = pipeline.daily(DAY)
+
+    assert state == "success", tasks
+    assert tasks["generate_report"] == ("success", 2)  # one Airflow retry
+    assert all(s == "success" for s, _ in tasks.values())
+    counts = pipeline.sandbox.request_counts
+    assert counts["generate_report"] == 5
+    assert counts["get_increment"] == 2
+    assert counts["download"] == 2
+    assert fetch(dwh, "select status from staging.load_log where delivery_date = %s",
+                 (DAY,)) == [("merged",)]
+    (landed,) = pipeline.landing.glob(f"increments/*_{DAY}_*.csv")
+    expected = data.iter_increment_lines(DAY, seed=SEED, rows_per_day=ROWS_PER_DAY)
+    assert landed.read_text(encoding="utf-8") == "".join(expected)  # complete despite the cut
+    assert not pipeline.smtp.take()
+
+
+def test_a_wrong_api_key_fails_fast_with_one_email(pipeline, dwh, loaded):
+    pipeline.use_api_key("not-the-key")
+
+    state, tasks = pipeline.daily(DAY)
+
+    assert state == "failed"
+    assert tasks["generate_report"] == ("failed", 1)  # no Airflow retry
+    assert pipeline.sandbox.request_counts == {"generate_report": 1}  # no client retry
+    assert mart_dump(dwh) == loaded
+    (mail,) = pipeline.smtp.take()
+    assert "generate_report" in mail.subject and str(DAY) in mail.subject
+    assert "HTTP 403" in mail.text and "not-the-key" not in mail.text
+
+
+def test_history_run_failure_also_sends_one_email(pipeline, dwh):
+    pipeline.sandbox.set_faults({"file_faults": {"history": "empty"}})
+    state, tasks = pipeline.history()
+    assert state == "failed" and tasks["download"][0] == "failed"
+    (mail,) = pipeline.smtp.take()
+    assert "sales_mart_history" in mail.subject and "download" in mail.subject
+    assert json.dumps(fetch(dwh, "select count(*) from mart.f_sales")) == "[[0]]"
