@@ -51,19 +51,31 @@ begin
                 excluded.city_id, excluded.quantity, excluded.payment_amount, excluded.status,
                 excluded.delivery_date, excluded.delivery_source);
 
-    -- The foreign keys of every row just written, checked in one pass.
-    select f.uniq_id, f.date_id, f.customer_id, f.item_id, f.city_id into v_orphan
-    from pg_temp.merge_winner as w
-    join mart.f_sales as f on f.uniq_id = w.uniq_id
-    where not exists (select from mart.d_calendar as c where c.date_id = f.date_id)
-        or not exists (select from mart.d_customer as d where d.customer_id = f.customer_id)
-        or not exists (select from mart.d_item as d where d.item_id = f.item_id)
-        or not exists (select from mart.d_city as d where d.city_id = f.city_id)
+    -- The foreign keys of every row just written (= the winners), checked per distinct key.
+    select k.kind, k.id into v_orphan
+    from (
+        select distinct 'customer' as kind, w.customer_id as id from pg_temp.merge_winner as w
+        union all
+        select distinct 'item', w.item_id from pg_temp.merge_winner as w
+        union all
+        select distinct 'city', w.city_id from pg_temp.merge_winner as w
+        union all
+        select distinct
+            'date',
+            (extract(year from w.date_time) * 10000 + extract(month from w.date_time) * 100
+                + extract(day from w.date_time))::integer
+        from pg_temp.merge_winner as w
+    ) as k
+    where not case k.kind
+        when 'customer' then exists (select from mart.d_customer as d where d.customer_id = k.id)
+        when 'item' then exists (select from mart.d_item as d where d.item_id = k.id)
+        when 'city' then exists (select from mart.d_city as d where d.city_id = k.id)
+        else exists (select from mart.d_calendar as d where d.date_id = k.id)
+    end
     limit 1;
     if found then
-        raise exception 'f_sales row % has no dimension or calendar row (date_id %, customer %, item %, city %)',
-            v_orphan.uniq_id, v_orphan.date_id, v_orphan.customer_id, v_orphan.item_id,
-            v_orphan.city_id
+        raise exception 'f_sales rows reference % % that has no dimension or calendar row',
+            v_orphan.kind, v_orphan.id
             using errcode = 'foreign_key_violation',
                 hint = 'The merge upserts dimensions before facts; this is a bug, not bad data.';
     end if;

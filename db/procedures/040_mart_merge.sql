@@ -16,7 +16,8 @@ begin
     -- One merge at a time: two merges deciding winners of the same uniq_id must not interleave.
     perform pg_advisory_xact_lock(hashtext('sales_mart.merge'));
 
-    drop table if exists pg_temp.merge_affected, pg_temp.merge_winner, pg_temp.merge_dimension;
+    drop table if exists pg_temp.merge_affected, pg_temp.merge_winner, pg_temp.merge_dimension,
+        pg_temp.merge_old_dimension;
 
     create temp table merge_affected on commit drop as
     select s.uniq_id from staging.user_order_log as s where s.delivery_date between p_from and p_to
@@ -33,23 +34,31 @@ begin
     order by s.uniq_id, s.delivery_date desc, s.source_rank desc;
     analyze merge_winner;
 
-    -- Every dimension member a winner uses, or a replaced fact used (it may become an orphan).
+    -- Every dimension member a winner uses, and those only replaced facts used: all are
+    -- renamed after their latest eligible row; the latter are deleted below if left without sales.
     create temp table merge_dimension on commit drop as
     select 'customer' as kind, w.customer_id as id from merge_winner as w
     union
     select 'item', w.item_id from merge_winner as w
     union
-    select 'city', w.city_id from merge_winner as w
-    union
-    select 'customer', f.customer_id from mart.f_sales as f join merge_affected using (uniq_id)
+    select 'city', w.city_id from merge_winner as w;
+
+    create temp table merge_old_dimension on commit drop as
+    select 'customer' as kind, f.customer_id as id from mart.f_sales as f join merge_affected using (uniq_id)
     union
     select 'item', f.item_id from mart.f_sales as f join merge_affected using (uniq_id)
     union
-    select 'city', f.city_id from mart.f_sales as f join merge_affected using (uniq_id);
+    select 'city', f.city_id from mart.f_sales as f join merge_affected using (uniq_id)
+    except
+    select kind, id from merge_dimension;
 
     insert into mart.d_customer as d (customer_id, first_name, last_name)
     select m.id, latest.first_name, latest.last_name
-    from merge_dimension as m
+    from (
+        select kind, id from merge_dimension
+        union all
+        select kind, id from merge_old_dimension
+    ) as m
     cross join lateral (
         select s.first_name, s.last_name
         from staging.user_order_log as s
@@ -66,7 +75,11 @@ begin
 
     insert into mart.d_item as d (item_id, item_name)
     select m.id, latest.item_name
-    from merge_dimension as m
+    from (
+        select kind, id from merge_dimension
+        union all
+        select kind, id from merge_old_dimension
+    ) as m
     cross join lateral (
         select s.item_name
         from staging.user_order_log as s
@@ -83,7 +96,11 @@ begin
 
     insert into mart.d_city as d (city_id, city_name)
     select m.id, latest.city_name
-    from merge_dimension as m
+    from (
+        select kind, id from merge_dimension
+        union all
+        select kind, id from merge_old_dimension
+    ) as m
     cross join lateral (
         select s.city_name
         from staging.user_order_log as s
@@ -103,15 +120,15 @@ begin
     call mart.write_facts();
 
     delete from mart.d_customer as d
-    using merge_dimension as m
+    using merge_old_dimension as m
     where m.kind = 'customer' and d.customer_id = m.id
         and not exists (select from mart.f_sales as f where f.customer_id = d.customer_id);
     delete from mart.d_item as d
-    using merge_dimension as m
+    using merge_old_dimension as m
     where m.kind = 'item' and d.item_id = m.id
         and not exists (select from mart.f_sales as f where f.item_id = d.item_id);
     delete from mart.d_city as d
-    using merge_dimension as m
+    using merge_old_dimension as m
     where m.kind = 'city' and d.city_id = m.id
         and not exists (select from mart.f_sales as f where f.city_id = d.city_id);
 
