@@ -47,6 +47,10 @@ test: venv pg-up lint
 db-upgrade: venv
 	$(BIN)/sales-mart db upgrade
 
+# DAYS, ROWS, SEED, FIRST_DAY override the demo's span, volume, seed and first day.
+demo: venv
+	$(BIN)/python -m sales_mart.demo
+
 bench: venv pg-up
 	$(BIN)/python -m bench.run
 

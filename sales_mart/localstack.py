@@ -1,0 +1,190 @@
+"""The pieces `make demo` and `make airflow` start on a developer's machine: a warehouse (the one
+at SALES_DWH_URL, or a private PostgreSQL in a project folder), an SMTP sink, and the Airflow
+environment (connections and variables as AIRFLOW_* variables) that points the DAGs at them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+
+from sales_mart import config
+
+# Where local runs keep their state (private PostgreSQL, Airflow home, landing files).
+VAR_DIR = Path(os.environ.get("SALES_MART_VAR_DIR", config.PROJECT_ROOT / "var"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """True when a PostgreSQL server accepts connections for the URL's server."""
+    try:
+        psycopg2.connect(url, dbname="postgres", connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def postgres_bin_dir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL server in a project folder, for machines with binaries but no server.
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres` user (runuser)."""
+
+    data_dir: Path
+    port: int
+    bin_dir: Path
+    started: bool = field(default=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/sales_mart"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bin_dir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self.data_dir.mkdir(exist_ok=True)
+            shutil.chown(self.data_dir, "postgres", "postgres")
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+                      "--encoding=UTF8", "--locale=C.UTF-8")
+        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.data_dir / "server.log"),
+                  "-o", f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1", "-w", "start")
+        self.started = True
+
+    def stop(self) -> None:
+        if self.started:
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+            self.started = False
+
+
+class NoWarehouse(RuntimeError):
+    pass
+
+
+def ensure_warehouse(url: str, say=print) -> tuple[str, PrivatePostgres | None]:
+    """The URL to use and the private server started for it (None when one already answered)."""
+    if answers(url):
+        return url, None
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise NoWarehouse(
+            f"no PostgreSQL answers at {redact(url)} and no server binaries are installed: "
+            "set SALES_DWH_URL=postgresql://USER:PASSWORD@HOST:PORT/sales_mart, "
+            "or run `docker compose up -d warehouse` (see docs/docker.md)"
+        )
+    server = PrivatePostgres(VAR_DIR / "pgdata", free_port(), bin_dir)
+    say(f"no PostgreSQL answers at {redact(url)}; starting a private server in "
+        f"{server.data_dir} on port {server.port}")
+    server.start()
+    return server.url, server
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def airflow_environment(
+    *,
+    home: Path,
+    dwh_url: str,
+    api_base_url: str,
+    api_key: str,
+    smtp_port: int,
+    landing_dir: Path,
+    start_date: str,
+    alert_email: str = "data-team@localhost",
+) -> dict[str, str]:
+    """AIRFLOW_* settings, connections and variables pointing the DAGs at local services."""
+    dwh = urlsplit(dwh_url)
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(config.PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "SALES_MART_START_DATE": start_date,
+        "AIRFLOW_CONN_SALES_DWH": json.dumps({
+            "conn_type": "postgres", "host": dwh.hostname, "port": dwh.port or 5432,
+            "login": dwh.username, "password": dwh.password,
+            "schema": dwh.path.lstrip("/") or "sales_mart",
+        }),
+        "AIRFLOW_CONN_SALES_API": json.dumps({
+            "conn_type": "http", "host": api_base_url, "password": api_key,
+            "extra": {"nickname": "local", "cohort": "1"},
+        }),
+        "AIRFLOW_CONN_SALES_SMTP": json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
+            "extra": {"disable_tls": True, "disable_ssl": True},
+        }),
+        "AIRFLOW_VAR_SALES_MART_ALERT_EMAIL": alert_email,
+        "AIRFLOW_VAR_SALES_MART_LANDING_DIR": str(landing_dir),
+        "AIRFLOW_VAR_SALES_MART_POLL_INTERVAL": "0.2",
+    }
+
+
+class SmtpSink:
+    """Catches the pipeline's alert e-mails on a local port (aiosmtpd) and keeps them."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[bytes] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+                sink.messages.append(envelope.content)
+                return "250 OK"
+
+        self.port = free_port()
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
