@@ -11,6 +11,7 @@ export SALES_DWH_URL ?= postgresql://postgres@127.0.0.1:5432/sales_mart
 help:
 	@echo "make demo        run the pipeline for a span of days against the sandbox API and show retention"
 	@echo "make test        lint + all tests against the real PostgreSQL"
+	@echo "make airflow     the Airflow UI on 127.0.0.1:8080 with the DAGs, sandbox API and warehouse"
 	@echo "make db-upgrade  apply migrations, procedures and views to \$$SALES_DWH_URL"
 	@echo "make lint        ruff (with Airflow AIR rules) and sqlfluff"
 	@echo "make bench       benchmarks (bench/): ingest and merge against raw COPY and pandas to_sql"
@@ -50,6 +51,10 @@ db-upgrade: venv
 # DAYS, ROWS, SEED, FIRST_DAY override the demo's span, volume, seed and first day.
 demo: venv
 	$(BIN)/python -m sales_mart.demo
+
+# The Airflow UI at http://127.0.0.1:8080 (PORT overrides); Ctrl-C stops everything.
+airflow: venv
+	$(BIN)/python -m sales_mart.airflow_ui
 
 bench: venv pg-up
 	$(BIN)/python -m bench.run
