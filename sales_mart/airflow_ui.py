@@ -131,10 +131,7 @@ def main(argv=None) -> int:
     finally:
         if proc is not None:
             stop_group(proc)
-        for stop in (sandbox and sandbox.stop, smtp and smtp.stop, server and server.stop):
-            if stop:
-                with contextlib.suppress(Exception):
-                    stop()
+        localstack.stop_all(sandbox, smtp, server)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ on Ctrl-C or failure. Dates are fixed by default, so a second run gives the same
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import sys
@@ -174,10 +173,7 @@ def main(argv=None) -> int:
         console.print("interrupted; stopping what the demo started")
         return 130
     finally:
-        for stop in (sandbox and sandbox.stop, smtp and smtp.stop, server and server.stop):
-            if stop:
-                with contextlib.suppress(Exception):
-                    stop()
+        localstack.stop_all(sandbox, smtp, server)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,16 @@ def airflow_environment(
     }
 
 
+def stop_all(*services) -> None:
+    """Stops what was started (None for what was not), each even if another fails."""
+    for service in services:
+        if service is not None:
+            try:
+                service.stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                print(f"could not stop {service!r}: {exc}")
+
+
 class SmtpSink:
     """Catches the pipeline's alert e-mails on a local port (aiosmtpd) and keeps them."""
 

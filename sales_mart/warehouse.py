@@ -187,7 +187,8 @@ def migrate(url: str) -> None:
 
 
 def upgrade(url: str | None = None) -> UpgradeReport:
-    """Migrations, then every procedure (re-applied), then views whose file changed."""
+    """Migrations, then every procedure (re-applied), then views whose file changed or whose
+    view is missing (a rebuilt base view drops the views built on it), in file-name order."""
     url = url or config.dwh_url()
     created = ensure_database(url)
     migrate(url)
@@ -204,12 +205,10 @@ def upgrade(url: str | None = None) -> UpgradeReport:
                 digest = hashlib.sha256(text.encode()).hexdigest()
                 cur.execute(
                     """
-                    select v.sha256 = %s and exists (
-                        select from pg_matviews
-                        where schemaname = 'mart' and matviewname = %s)
+                    select v.sha256 = %s and to_regclass(%s) is not null
                     from public.sales_mart_view_version as v where v.view_file = %s
                     """,
-                    (digest, path.stem, path.name),
+                    (digest, f"mart.{path.stem}", path.name),
                 )
                 row = cur.fetchone()
                 if row and row[0]:

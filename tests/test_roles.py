@@ -31,7 +31,8 @@ def test_bi_reads_both_views(as_role):
 
 @pytest.mark.parametrize(
     "relation",
-    ["mart.d_customer", "mart.f_sales", "mart.d_item", "staging.user_order_log", "staging.load_log"],
+    ["mart.d_customer", "mart.f_sales", "mart.d_item", "mart.customer_order_class",
+     "staging.user_order_log", "staging.load_log"],
 )
 def test_bi_cannot_read_tables_or_customer_names(as_role, relation):
     cur = as_role("sales_bi")

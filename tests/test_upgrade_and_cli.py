@@ -27,7 +27,7 @@ def test_second_upgrade_changes_nothing_and_keeps_views(dwh, dwh_url):
 
     report = warehouse.upgrade(dwh_url)
 
-    assert report.views_rebuilt == [] and len(report.views_unchanged) == 2
+    assert report.views_rebuilt == [] and len(report.views_unchanged) == 3
     assert view_oids(dwh) == before  # not dropped and re-created
     assert fetch(dwh, "select version from public.schema_migrations order by 1") == migrations
 
@@ -96,3 +96,18 @@ def test_load_command_refuses_with_message_and_leaves_mart(dwh, files):
 def test_load_command_names_a_missing_file(dwh, files):
     done = run_load(files / "nope.csv", "--date", "2024-03-06")
     assert done.returncode == 1 and "no such file" in done.stderr
+
+
+def test_changed_base_view_rebuilds_the_views_built_on_it(dwh, dwh_url, tmp_path, monkeypatch):
+    db_copy = tmp_path / "db"
+    shutil.copytree(config.DB_DIR, db_copy)
+    base = db_copy / "views" / "customer_order_class.sql"
+    base.write_text(base.read_text() + "\n-- a comment changes the file\n")
+    monkeypatch.setattr(config, "DB_DIR", db_copy)
+
+    report = warehouse.upgrade(dwh_url)
+
+    assert report.views_rebuilt == [
+        "customer_order_class.sql", "customer_retention.sql", "customer_retention_by_city.sql"
+    ]
+    assert fetch(dwh, "select count(*) from mart.customer_retention") == [(0,)]  # usable

@@ -1,65 +1,37 @@
 -- Weekly customer retention per item (SPEC §4–§5). Rebuilt by `sales-mart db upgrade` only when
--- this file changes.
+-- this file (or db/views/customer_order_class.sql) changes.
 drop materialized view if exists mart.customer_retention;
 
 create materialized view mart.customer_retention as
-with sale as (
-    select
-        f.uniq_id,
-        f.customer_id,
-        f.item_id,
-        f.status,
-        f.payment_amount,
-        c.iso_period_id,
-        c.week_start
-    from mart.f_sales as f
-    join mart.d_calendar as c on c.date_id = f.date_id
-),
-
--- A customer's class per ISO week, over all items and cities: one shipped order = new,
--- more = returning, refunds only = neither.
-customer_week as (
-    select
-        customer_id,
-        iso_period_id,
-        case
-            when count(*) filter (where status = 'shipped') = 1 then 'new'
-            when count(*) filter (where status = 'shipped') > 1 then 'returning'
-        end as customer_class
-    from sale
-    group by customer_id, iso_period_id
-)
-
 select
     'weekly'::text as period_name,
-    s.iso_period_id as period_id,
-    s.week_start,
-    s.item_id,
+    o.iso_period_id as period_id,
+    o.week_start,
+    o.item_id,
     i.item_name,
-    count(distinct s.customer_id) filter (
-        where s.status = 'shipped' and cw.customer_class = 'new'
+    count(distinct o.customer_id) filter (
+        where o.status = 'shipped' and o.customer_class = 'new'
     ) as new_customers_count,
-    count(distinct s.customer_id) filter (
-        where s.status = 'shipped' and cw.customer_class = 'returning'
+    count(distinct o.customer_id) filter (
+        where o.status = 'shipped' and o.customer_class = 'returning'
     ) as returning_customers_count,
-    count(distinct s.customer_id) filter (
-        where s.status = 'refunded'
+    count(distinct o.customer_id) filter (
+        where o.status = 'refunded'
     ) as refunded_customer_count,
-    coalesce(sum(s.payment_amount) filter (
-        where s.status = 'shipped' and cw.customer_class = 'new'
+    coalesce(sum(o.payment_amount) filter (
+        where o.status = 'shipped' and o.customer_class = 'new'
     ), 0)::numeric(16, 2) as new_customers_revenue,
-    coalesce(sum(s.payment_amount) filter (
-        where s.status = 'shipped' and cw.customer_class = 'returning'
+    coalesce(sum(o.payment_amount) filter (
+        where o.status = 'shipped' and o.customer_class = 'returning'
     ), 0)::numeric(16, 2) as returning_customers_revenue,
-    count(*) filter (where s.status = 'refunded') as customers_refunded,
-    count(*) filter (where s.status = 'shipped') as orders_count,
-    coalesce(-sum(s.payment_amount) filter (where s.status = 'refunded'), 0)::numeric(16, 2)
+    count(*) filter (where o.status = 'refunded') as customers_refunded,
+    count(*) filter (where o.status = 'shipped') as orders_count,
+    coalesce(-sum(o.payment_amount) filter (where o.status = 'refunded'), 0)::numeric(16, 2)
         as refunded_amount,
-    sum(s.payment_amount)::numeric(16, 2) as net_revenue
-from sale as s
-join customer_week as cw on cw.customer_id = s.customer_id and cw.iso_period_id = s.iso_period_id
-join mart.d_item as i on i.item_id = s.item_id
-group by s.iso_period_id, s.week_start, s.item_id, i.item_name;
+    sum(o.payment_amount)::numeric(16, 2) as net_revenue
+from mart.customer_order_class as o
+join mart.d_item as i on i.item_id = o.item_id
+group by o.iso_period_id, o.week_start, o.item_id, i.item_name;
 
 create unique index customer_retention_key on mart.customer_retention (period_id, item_id);
 comment on materialized view mart.customer_retention is
