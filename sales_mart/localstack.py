@@ -66,7 +66,9 @@ class PrivatePostgres:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip() or done.stdout.strip()}")
 
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
