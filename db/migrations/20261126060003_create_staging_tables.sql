@@ -76,10 +76,11 @@ create table staging.user_order_log (
     quantity integer not null,
     payment_amount numeric(14, 2) not null,
     status text not null,
-    primary key (source, delivery_date, uniq_id)
+    -- uniq_id first: the merge looks up every delivered row of a uniq_id through this key.
+    primary key (uniq_id, delivery_date, source)
 );
--- The merge finds every delivered row of a uniq_id.
-create index user_order_log_uniq_idx on staging.user_order_log (uniq_id);
+-- A merge's and a re-delivery's rows, by day.
+create index user_order_log_delivery_idx on staging.user_order_log (delivery_date);
 create index user_order_log_load_idx on staging.user_order_log (load_id);
 comment on table staging.user_order_log is
 'Delivered order rows, deduplicated by uniq_id within a delivery; a re-delivered day replaces its rows.';

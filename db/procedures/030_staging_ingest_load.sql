@@ -34,7 +34,7 @@ begin
         select
             l.uniq_id, l.date_time, l.city_id, l.city_name, l.customer_id, l.first_name,
             l.last_name, l.item_id, l.item_name, l.quantity, l.payment_amount, l.status,
-            array_agg(l.line_seq - f.first_seq + 2 order by l.line_seq) as line_nos,
+            array_agg(l.line_seq - f.first_seq + 2) as line_nos,  -- unordered: lets it hash
             max(l.line_seq - f.first_seq + 2) as line_no
         from staging.user_order_inc as l
         cross join (

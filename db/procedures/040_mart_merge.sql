@@ -37,20 +37,20 @@ begin
     -- Every dimension member a winner uses, and those only replaced facts used: all are
     -- renamed after their latest eligible row; the latter are deleted below if left without sales.
     create temp table merge_dimension on commit drop as
-    select 'customer' as kind, w.customer_id as id from merge_winner as w
-    union
-    select 'item', w.item_id from merge_winner as w
-    union
-    select 'city', w.city_id from merge_winner as w;
+    select distinct m.kind, m.id
+    from merge_winner as w
+    cross join lateral (
+        values ('customer', w.customer_id), ('item', w.item_id), ('city', w.city_id)
+    ) as m (kind, id);
 
     create temp table merge_old_dimension on commit drop as
-    select 'customer' as kind, f.customer_id as id from mart.f_sales as f join merge_affected using (uniq_id)
-    union
-    select 'item', f.item_id from mart.f_sales as f join merge_affected using (uniq_id)
-    union
-    select 'city', f.city_id from mart.f_sales as f join merge_affected using (uniq_id)
-    except
-    select kind, id from merge_dimension;
+    select distinct m.kind, m.id
+    from mart.f_sales as f
+    join merge_affected as a on a.uniq_id = f.uniq_id
+    cross join lateral (
+        values ('customer', f.customer_id), ('item', f.item_id), ('city', f.city_id)
+    ) as m (kind, id)
+    where not exists (select from merge_dimension as d where d.kind = m.kind and d.id = m.id);
 
     insert into mart.d_customer as d (customer_id, first_name, last_name)
     select m.id, latest.first_name, latest.last_name
