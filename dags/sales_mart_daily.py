@@ -25,10 +25,9 @@ safe. Only the API tasks retry (exponential backoff). See docs/airflow.md.
 
 from __future__ import annotations
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import CronDataIntervalTimetable, chain, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from sales_mart import pipeline, warehouse
+from sales_mart import pipeline
 
 notify = pipeline.notify_failure  # SmtpNotifier to Variable sales_mart_alert_email
 api_retries = pipeline.api_task_retry_args()
@@ -68,34 +67,17 @@ def sales_mart_daily():
         return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="increment",
                                         day=ds)
 
-    after_copy = {"on_failure_callback": [pipeline.mark_load_failed, notify]}
-
-    @task(**after_copy)
+    @task(**pipeline.after_copy_args())
     def ingest(load_id: int) -> dict:
         return pipeline.ingest(load_id)
 
     load_id = copy_to_staging(download(get_increment(wait_for_report(generate_report()))))
-    counts = ingest(load_id)
-    gates = [pipeline.CheckFileOperator(check=name, **after_copy)
-             for name in warehouse.GATE_CHECKS]
-    merge_increment = SQLExecuteQueryOperator(
-        task_id="merge_increment",
-        conn_id=pipeline.DWH_CONN_ID,
-        hook_params=pipeline.dwh_hook_params(),
-        sql="call mart.merge_increment(%(day)s::date)",
-        parameters={"day": "{{ ds }}"},
-        **after_copy,
+    pipeline.load_into_mart(
+        ingest(load_id),
+        merge_task_id="merge_increment",
+        merge_sql="call mart.merge_increment(%(day)s::date)",
+        merge_parameters={"day": "{{ ds }}"},
     )
-    refresh_retention = SQLExecuteQueryOperator(
-        task_id="refresh_retention",
-        conn_id=pipeline.DWH_CONN_ID,
-        hook_params=pipeline.dwh_hook_params(),
-        sql="call mart.refresh_retention()",
-        **after_copy,
-    )
-    final = [pipeline.CheckFileOperator(check=name, **after_copy)
-             for name in warehouse.FINAL_CHECKS]
-    chain(counts, *gates, merge_increment, refresh_retention, *final)
 
 
 sales_mart_daily()

@@ -21,10 +21,9 @@ after the COPY marks the load `failed` in `staging.load_log`. See docs/airflow.m
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import chain, dag, task
+from airflow.sdk import dag, task
 
-from sales_mart import pipeline, warehouse
+from sales_mart import pipeline
 
 notify = pipeline.notify_failure  # SmtpNotifier to Variable sales_mart_alert_email
 api_retries = pipeline.api_task_retry_args()
@@ -60,35 +59,17 @@ def sales_mart_history():
         return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="history",
                                         day=None)
 
-    after_copy = {"on_failure_callback": [pipeline.mark_load_failed, notify]}
-
-    @task(**after_copy)
+    @task(**pipeline.after_copy_args())
     def ingest(load_id: int) -> dict:
         return pipeline.ingest(load_id)
 
     load_id = copy_to_staging(download(wait_for_report(generate_report())))
-    counts = ingest(load_id)
-    gates = [pipeline.CheckFileOperator(check=name, **after_copy)
-             for name in warehouse.GATE_CHECKS]
-    merge_load = SQLExecuteQueryOperator(
-        task_id="merge_load",
-        conn_id=pipeline.DWH_CONN_ID,
-        hook_params=pipeline.dwh_hook_params(),
-        sql="call mart.merge_load(%(load_id)s::bigint)",
-        parameters={"load_id": "{{ ti.xcom_pull(task_ids='" + pipeline.COPY_TASK_ID
-                    + "') | int }}"},
-        **after_copy,
+    pipeline.load_into_mart(
+        ingest(load_id),
+        merge_task_id="merge_load",
+        merge_sql="call mart.merge_load(%(load_id)s::bigint)",
+        merge_parameters={"load_id": pipeline.LOAD_ID_TEMPLATE},
     )
-    refresh_retention = SQLExecuteQueryOperator(
-        task_id="refresh_retention",
-        conn_id=pipeline.DWH_CONN_ID,
-        hook_params=pipeline.dwh_hook_params(),
-        sql="call mart.refresh_retention()",
-        **after_copy,
-    )
-    final = [pipeline.CheckFileOperator(check=name, **after_copy)
-             for name in warehouse.FINAL_CHECKS]
-    chain(counts, *gates, merge_load, refresh_retention, *final)
 
 
 sales_mart_history()

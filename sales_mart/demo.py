@@ -132,7 +132,7 @@ def main(argv=None) -> int:
         except localstack.NoWarehouse as exc:
             console.print(f"[red]sales_mart demo:[/red] {exc}")
             return 1
-        console.print(f"warehouse: {localstack.redact(url)}")
+        console.print(f"warehouse: {warehouse.redact_url(url)}")
         warehouse.upgrade(url)
 
         from sales_mart.sandbox.server import run_in_thread

@@ -11,14 +11,13 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg2
 
-from sales_mart import config
+from sales_mart import config, warehouse
 
 # Where local runs keep their state (private PostgreSQL, Airflow home, landing files).
 VAR_DIR = Path(os.environ.get("SALES_MART_VAR_DIR", config.PROJECT_ROOT / "var"))
@@ -99,32 +98,15 @@ def ensure_warehouse(url: str, say=print) -> tuple[str, PrivatePostgres | None]:
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         raise NoWarehouse(
-            f"no PostgreSQL answers at {redact(url)} and no server binaries are installed: "
+            f"no PostgreSQL answers at {warehouse.redact_url(url)} and no server binaries are installed: "
             "set SALES_DWH_URL=postgresql://USER:PASSWORD@HOST:PORT/sales_mart, "
             "or run `docker compose up -d warehouse` (see docs/docker.md)"
         )
     server = PrivatePostgres(VAR_DIR / "pgdata", free_port(), bin_dir)
-    say(f"no PostgreSQL answers at {redact(url)}; starting a private server in "
+    say(f"no PostgreSQL answers at {warehouse.redact_url(url)}; starting a private server in "
         f"{server.data_dir} on port {server.port}")
     server.start()
     return server.url, server
-
-
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
-    return urlunsplit(parts)
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
 def airflow_environment(

@@ -51,6 +51,8 @@ SMTP_CONN_ID = "sales_smtp"
 
 DEFAULT_START_DATE = "2024-03-01"
 COPY_TASK_ID = "copy_to_staging"
+# The run's load id, as a template for the SQL tasks after the COPY.
+LOAD_ID_TEMPLATE = "{{ ti.xcom_pull(task_ids='" + COPY_TASK_ID + "') | int }}"
 
 
 # --- parse-time settings (environment only) ---------------------------------------------
@@ -315,9 +317,14 @@ def check_sql(name: str) -> str:
 
 def check_parameters() -> dict[str, str]:
     """Templated parameters of every check file: the run's load id and the reject threshold."""
+    from sales_mart import warehouse
+
+    default = warehouse.DEFAULT_MAX_REJECT_SHARE
     return {
-        "load_id": "{{ ti.xcom_pull(task_ids='" + COPY_TASK_ID + "') | int }}",
-        "max_reject_share": "{{ var.value.get('sales_mart_max_reject_share', 0.01) | float }}",
+        "load_id": LOAD_ID_TEMPLATE,
+        "max_reject_share": (
+            "{{ var.value.get('sales_mart_max_reject_share', " + str(default) + ") | float }}"
+        ),
     }
 
 
@@ -377,3 +384,34 @@ def notify_failure(context) -> None:
     failure's subject in every later e-mail of the same process (``airflow dags test``).
     """
     failure_notifier()(context)
+
+
+# --- the warehouse half of a DAG --------------------------------------------------------
+
+
+def after_copy_args() -> dict[str, Any]:
+    """Task arguments after the COPY: a failure also marks the run's load failed."""
+    return {"on_failure_callback": [mark_load_failed, notify_failure]}
+
+
+def load_into_mart(ingested, *, merge_task_id: str, merge_sql: str,
+                   merge_parameters: dict[str, str] | None = None) -> None:
+    """Inside a DAG: after the ingest task, the gates (one check file each), the merge CALL, the
+    refresh CALL and the final checks, in that order — the same for every DAG."""
+    from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+    from airflow.sdk import chain
+
+    from sales_mart import warehouse
+
+    args = after_copy_args()
+    gates = [CheckFileOperator(check=name, **args) for name in warehouse.GATE_CHECKS]
+    merge = SQLExecuteQueryOperator(
+        task_id=merge_task_id, conn_id=DWH_CONN_ID, hook_params=dwh_hook_params(),
+        sql=merge_sql, parameters=merge_parameters, **args,
+    )
+    refresh_retention = SQLExecuteQueryOperator(
+        task_id="refresh_retention", conn_id=DWH_CONN_ID, hook_params=dwh_hook_params(),
+        sql="call mart.refresh_retention()", **args,
+    )
+    final = [CheckFileOperator(check=name, **args) for name in warehouse.FINAL_CHECKS]
+    chain(ingested, *gates, merge, refresh_retention, *final)

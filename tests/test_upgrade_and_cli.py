@@ -32,12 +32,17 @@ def test_second_upgrade_changes_nothing_and_keeps_views(dwh, dwh_url):
     assert fetch(dwh, "select version from public.schema_migrations order by 1") == migrations
 
 
-def test_changed_view_file_is_rebuilt(dwh, dwh_url, tmp_path, monkeypatch):
+def change_view_file(name, tmp_path, monkeypatch):
+    """Points the upgrade at a copy of db/ in which one view file has changed."""
     db_copy = tmp_path / "db"
     shutil.copytree(config.DB_DIR, db_copy)
-    view = db_copy / "views" / "customer_retention.sql"
+    view = db_copy / "views" / name
     view.write_text(view.read_text() + "\n-- a comment changes the file\n")
     monkeypatch.setattr(config, "DB_DIR", db_copy)
+
+
+def test_changed_view_file_is_rebuilt(dwh, dwh_url, tmp_path, monkeypatch):
+    change_view_file("customer_retention.sql", tmp_path, monkeypatch)
     before = dict(view_oids(dwh))
 
     report = warehouse.upgrade(dwh_url)
@@ -99,11 +104,7 @@ def test_load_command_names_a_missing_file(dwh, files):
 
 
 def test_changed_base_view_rebuilds_the_views_built_on_it(dwh, dwh_url, tmp_path, monkeypatch):
-    db_copy = tmp_path / "db"
-    shutil.copytree(config.DB_DIR, db_copy)
-    base = db_copy / "views" / "customer_order_class.sql"
-    base.write_text(base.read_text() + "\n-- a comment changes the file\n")
-    monkeypatch.setattr(config, "DB_DIR", db_copy)
+    change_view_file("customer_order_class.sql", tmp_path, monkeypatch)
 
     report = warehouse.upgrade(dwh_url)
 

@@ -1,5 +1,6 @@
 -- Per-value validation for ingest. Each returns NULL when the value is fine, else the problem
--- in words. Plain SQL expressions so the planner inlines them into the set-based ingest.
+-- in words; a blank value is reported by blank_problem, which the others start from. Plain SQL
+-- expressions (nothing but immutable calls) so the planner inlines them into the set-based ingest.
 
 create or replace function staging.blank_problem(p_column text, p_value text)
 returns text
@@ -18,12 +19,11 @@ language sql
 immutable
 parallel safe
 as $$
-    select case
-        when p_value is null or btrim(p_value) = '' then p_column || ' is blank'
+    select coalesce(staging.blank_problem(p_column, p_value), case
         when btrim(p_value) !~ '^[+-]?[0-9]{1,9}$' then p_column || ' is not a whole number'
         when p_min is not null and btrim(p_value)::integer < p_min
             then p_column || ' must be at least ' || p_min::text
-    end
+    end)
 $$;
 
 create or replace function staging.amount_problem(p_column text, p_value text)
@@ -32,14 +32,13 @@ language sql
 immutable
 parallel safe
 as $$
-    select case
-        when p_value is null or btrim(p_value) = '' then p_column || ' is blank'
+    select coalesce(staging.blank_problem(p_column, p_value), case
         when btrim(p_value) !~ '^[+-]?([0-9]{1,12}([.][0-9]*)?|[.][0-9]+)$'
             then p_column || ' is not a number'
         when btrim(p_value)::numeric < 0 then p_column || ' is negative'
         when btrim(p_value)::numeric <> round(btrim(p_value)::numeric, 2)
             then p_column || ' has more than 2 decimal places'
-    end
+    end)
 $$;
 
 create or replace function staging.status_problem(p_value text)
@@ -48,11 +47,10 @@ language sql
 immutable
 parallel safe
 as $$
-    select case
-        when p_value is null or btrim(p_value) = '' then 'status is blank'
+    select coalesce(staging.blank_problem('status', p_value), case
         when lower(btrim(p_value)) not in ('shipped', 'refunded')
             then 'status is not shipped or refunded'
-    end
+    end)
 $$;
 
 -- A strict timestamp parser: ISO date with an optional time, nothing PostgreSQL would also
