@@ -252,3 +252,82 @@ def test_reject_share_exactly_at_the_limit_passes(dwh, files):
                                   delivery_date=D, max_reject_share=0.01)
     assert (summary.rows_read, summary.rows_rejected) == (100, 1)
     assert fetch(dwh, "select status from staging.load_log") == [("merged",)]
+
+
+# --- every gate and check seen failing (a fault planted where ingest or merge would be wrong) --
+
+
+def plant(dwh, table: str, when: str, body: str) -> None:
+    """A trigger standing for a bug in ingest or the merge: what the checks exist to catch."""
+    with dwh.cursor() as cur:
+        cur.execute(f"create function public.test_fault() returns trigger language plpgsql "
+                    f"as $$ begin {body} end $$")
+        cur.execute("grant execute on function public.test_fault() to sales_loader")
+        timing, per = when.split(" for ")
+        cur.execute(f"create trigger test_fault {timing} on {table} for {per} "
+                    f"execute function public.test_fault()")
+
+
+PLANTED = {
+    # check: (table, trigger timing, body, words of the failure)
+    "staged_rows_valid": (
+        "staging.user_order_log", "before insert for each row",
+        "new.quantity := 0; return new;", "rows breaking a rule: 4 of 4"),
+    "rows_reconcile": (
+        "staging.user_order_log", "after insert for each statement",
+        "delete from staging.user_order_log where (load_id, uniq_id) = (select load_id, uniq_id "
+        "from staging.user_order_log order by 1 desc, 2 limit 1); return null;",
+        "read 4 = loaded 4"),
+    "net_revenue_reconciles": (
+        "mart.f_sales", "before insert for each row",
+        "new.payment_amount := new.payment_amount + 0.01; return new;",
+        "staging net revenue 400.00 over 4 rows; mart 400.04 over 4 rows; rows that differ: 4"),
+}
+
+
+@pytest.mark.parametrize("check", list(PLANTED))
+def test_each_check_fails_the_load_and_leaves_the_mart(dwh, files, check):
+    warehouse.load_file(write_file(files / "first.csv", [Order(n, "2024-03-04", customer=n)
+                                                        for n in (10, 11, 12, 13)]),
+                        delivery_date=date(2024, 3, 4))
+    before = mart_dump(dwh)
+    table, when, body, words = PLANTED[check]
+    plant(dwh, table, when, body)
+
+    with pytest.raises(warehouse.LoadError, match=f"{check} failed.*{words}"):
+        warehouse.load_file(write_file(files / "d.csv", GOOD), delivery_date=D)
+
+    assert mart_dump(dwh) == before
+    assert fetch(dwh, "select status, error like %s from staging.load_log where load_id = 2",
+                 (f"%{check}%",)) == [("failed", True)]
+    assert fetch(dwh, "select count(*) from staging.user_order_log where load_id = 2") == [(0,)]
+
+
+def test_the_confirmation_after_publish_fails_when_the_mart_drifts(dwh, files):
+    summary = warehouse.load_file(write_file(files / "d.csv", GOOD), delivery_date=D)
+    dwh.cursor().execute(f"update mart.f_sales set quantity = 2, payment_amount = 200 "
+                         f"where uniq_id = '{10:032x}'")
+    with dwh.cursor() as cur:
+        result = warehouse.run_check(cur, "net_revenue_reconciles",
+                                     warehouse.check_parameters(summary.load_id))
+    assert not result.passed
+    assert "mart 500.00 over 4 rows; rows that differ: 1" in result.detail
+
+
+def test_a_load_abandoned_before_its_gates_is_never_eligible(dwh, files, fresh_warehouse):
+    """The process died between ingest and the gates: nothing marked the load failed."""
+    conn = warehouse.connect(role="sales_loader")
+    try:
+        load_id = warehouse.copy_file(conn, write_file(files / "d.csv", GOOD[:3]),
+                                      source="increment", delivery_date=D)
+        warehouse.ingest(conn, load_id)
+    finally:
+        conn.close()
+    report = write_file(files / "report.csv", REPORT, with_status=False)
+
+    warehouse.load_file(report, history=True)
+
+    assert mart_dump(dwh) == reference(fresh_warehouse, (report, None))
+    with pytest.raises(psycopg2.Error, match="distinct customers: 3"):
+        with dwh, dwh.cursor() as cur:  # and publishing it later re-runs the gates
+            cur.execute("call mart.merge_increment('2024-03-05')")
