@@ -272,16 +272,16 @@ PLANTED = {
     # check: (table, trigger timing, body, words of the failure)
     "staged_rows_valid": (
         "staging.user_order_log", "before insert for each row",
-        "new.quantity := 0; return new;", "rows breaking a rule: 4 of 4"),
+        "new.quantity := 0; return new;", "rows breaking a rule: 5 of 5"),
     "rows_reconcile": (
         "staging.user_order_log", "after insert for each statement",
         "delete from staging.user_order_log where (load_id, uniq_id) = (select load_id, uniq_id "
         "from staging.user_order_log order by 1 desc, 2 limit 1); return null;",
-        "read 4 = loaded 4"),
+        "read 5 = loaded 5"),
     "net_revenue_reconciles": (
         "mart.f_sales", "before insert for each row",
         "new.payment_amount := new.payment_amount + 0.01; return new;",
-        "staging net revenue 400.00 over 4 rows; mart 400.04 over 4 rows; rows that differ: 4"),
+        "staging net revenue 500.00 over 5 rows; mart 500.05 over 5 rows; rows that differ: 5"),
 }
 
 
@@ -294,8 +294,9 @@ def test_each_check_fails_the_load_and_leaves_the_mart(dwh, files, check):
     table, when, body, words = PLANTED[check]
     plant(dwh, table, when, body)
 
+    five = [*GOOD, Order(14, "2024-03-05", customer=14)]
     with pytest.raises(warehouse.LoadError, match=f"{check} failed.*{words}"):
-        warehouse.load_file(write_file(files / "d.csv", GOOD), delivery_date=D)
+        warehouse.load_file(write_file(files / "d.csv", five), delivery_date=D)
 
     assert mart_dump(dwh) == before
     assert fetch(dwh, "select status, error like %s from staging.load_log where load_id = 2",
