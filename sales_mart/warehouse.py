@@ -402,6 +402,14 @@ def fail_load(conn, load_id: int, error: str) -> None:
         cur.execute("call staging.fail_load(%s, %s)", (load_id, error))
 
 
+def _first_cause(exc: BaseException) -> str:
+    """The error that started it: closing a connection the server dropped raises a second,
+    less telling one ("connection already closed") on top of the first."""
+    while isinstance(exc, psycopg2.InterfaceError) and isinstance(exc.__context__, psycopg2.Error):
+        exc = exc.__context__
+    return str(exc).strip()
+
+
 def load_file(
     path: Path | str,
     *,
@@ -425,20 +433,26 @@ def load_file(
     conn = connect(url, role=role)
     try:
         load_id = copy_file(conn, path, source=source, delivery_date=delivery_date)
+        step = "ingest"
         try:
             summary = ingest(conn, load_id)
             params = check_parameters(load_id, params_share)
+            step = "gates"
             with conn, conn.cursor() as cur:
                 summary.checks += run_checks(cur, GATE_CHECKS, params)
+            step = "publish"
             with conn, conn.cursor() as cur:
                 cur.execute(PUBLISH_SQL, params)
+            step = "confirmation"
             with conn, conn.cursor() as cur:
                 summary.checks += run_checks(cur, FINAL_CHECKS, params)
         except CheckFailed as exc:
             fail_load(conn, load_id, str(exc))
             raise
         except psycopg2.Error as exc:
-            message = f"load {load_id} of {path} failed: {str(exc).strip()}"
+            message = f"load {load_id} of {path} failed at {step}: {_first_cause(exc)}"
+            if conn.closed:  # the server went away; a new connection journals the failure
+                conn = connect(url, role=role)
             fail_load(conn, load_id, message)
             raise LoadError(message) from exc
         final = load_summary(conn, load_id)  # counts as journalled after the publish
