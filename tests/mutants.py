@@ -84,9 +84,9 @@ MUTANTS = {
                                r"order by s\.uniq_id, s\.delivery_date desc, s\.source_rank desc",
                                "order by s.uniq_id, s.delivery_date desc, s.source_rank asc"),
     "redelivery_keeps_old_lines": ("procedures/040_mart_publish.sql",
-                                   r"-- Lines that disappeared from a re-delivered day\.\n"
-                                   r"    delete from mart\.f_sales as f",
-                                   "-- mutant\n    select from mart.f_sales as f"),
+                                   r"and not exists \(select from merge_winner as w "
+                                   r"where w\.uniq_id = a\.uniq_id\);",
+                                   "and false;"),
     "refresh_search_path_unpinned": ("procedures/050_mart_refresh_retention.sql",
                                      r"set search_path = pg_catalog, pg_temp\n", ""),
     "public_may_connect": ("procedures/900_grants.sql",
@@ -115,6 +115,17 @@ def run(name: str) -> tuple[bool, str, float]:
         shutil.copytree(REPO / "db", db_dir)
         mutate(db_dir, name)
         env = dict(os.environ, SALES_MART_DB_DIR=str(db_dir))
+        # A mutant that does not even install is no test of the tests: say so.
+        scratch = f"postgresql://postgres@127.0.0.1:5432/sales_mart_mutant_{os.getpid()}"
+        installed = subprocess.run(
+            [sys.executable, "-c", "import sys; from sales_mart import warehouse; "
+             "warehouse.upgrade(sys.argv[1])", scratch],
+            env=env, capture_output=True, text=True, check=False)
+        subprocess.run(["psql", scratch.rsplit("/", 1)[0] + "/postgres", "-qc",
+                        f"drop database if exists {scratch.rsplit('/', 1)[1]} with (force)"],
+                       capture_output=True, check=False)
+        if installed.returncode != 0:
+            raise SystemExit(f"mutant {name} does not install: {installed.stderr[-500:]}")
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
