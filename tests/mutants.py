@@ -3,6 +3,7 @@ the warehouse tests fail. A mutant that survives is a rule no test watches.
 
     make mutants                      # every mutant (about 10 minutes)
     .venv/bin/python tests/mutants.py reject_share_inclusive calendar_row_check
+    MUTANT_TESTS=tests/test_replay_property.py .venv/bin/python tests/mutants.py failed_loads_eligible
 
 Each mutant is applied to a copy of db/ (SALES_MART_DB_DIR points the tests at it); the working
 tree is never touched. Not part of `make test`: it runs the suite once per mutant.
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = [
     "tests/test_load_integrity.py", "tests/test_bad_input.py", "tests/test_retention_rules.py",
     "tests/test_privileges.py", "tests/test_roles.py", "tests/test_atomicity.py",
-    "tests/test_order_independence.py",
+    "tests/test_order_independence.py", "tests/test_replay_property.py",
 ]
 
 # name: (file under db/, regular expression, replacement) -- what the change breaks, in words.
@@ -128,7 +129,8 @@ def run(name: str) -> tuple[bool, str, float]:
             raise SystemExit(f"mutant {name} does not install: {installed.stderr[-500:]}")
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+             *os.environ.get("MUTANT_TESTS", " ".join(TESTS)).split()],
             cwd=REPO, env=env, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - start
     failed = [line.split(" ", 1)[1].split(" - ")[0] for line in done.stdout.splitlines()
