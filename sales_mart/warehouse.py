@@ -233,6 +233,21 @@ def upgrade(url: str | None = None) -> UpgradeReport:
     return UpgradeReport(created, [p.name for p in procedures], rebuilt, unchanged)
 
 
+GRANTS_FILE = "900_grants.sql"
+
+
+def apply_grants(url: str) -> None:
+    """Re-applies db/procedures/900_grants.sql (the last step of every upgrade): who may
+    connect and run what. A database copied from another (CREATE DATABASE ... TEMPLATE) does
+    not keep its database-level privileges, so a copy needs this before it is used."""
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute((config.DB_DIR / "procedures" / GRANTS_FILE).read_text())
+    finally:
+        conn.close()
+
+
 # --- one load, step by step ---------------------------------------------------------------
 
 

@@ -17,11 +17,14 @@ comment on table staging.published_delivery is
 -- Until now a merged load's rows were the day's delivery (ingest replaced earlier ones).
 insert into staging.published_delivery (source, delivery_date, load_id, published_at)
 select distinct on (s.source, s.delivery_date)
-    s.source, s.delivery_date, s.load_id, coalesce(l.merged_at, l.started_at)
+    s.source,
+    s.delivery_date,
+    s.load_id,
+    coalesce(l.merged_at, l.started_at) as published_at
 from staging.user_order_log as s
 join staging.load_log as l on l.load_id = s.load_id
 where l.status = 'merged'
-order by s.source, s.delivery_date, s.load_id desc;
+order by s.source asc, s.delivery_date asc, s.load_id desc;
 
 grant select, insert, update, delete on staging.published_delivery to sales_loader;
 
