@@ -110,6 +110,8 @@ def main(argv=None) -> int:
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{args.port}",
             # standalone starts its components as `airflow …` from PATH
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PYTHONWARNINGS": localstack.pythonwarnings_without_testclient_warning(
+                os.environ.get("PYTHONWARNINGS")),
         }
         airflow = str(Path(sys.executable).parent / "airflow")
         log_path = home / "standalone.log"
