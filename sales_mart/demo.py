@@ -15,7 +15,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import email
+import email.policy
+import html
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -77,8 +81,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_dags(days: list[dt.date], history_day: dt.date, console) -> int:
-    """history once, then the daily DAG per day; returns how many data-quality checks passed."""
+@contextlib.contextmanager
+def output_to(path: Path):
+    """What this process writes to its stdout and stderr (Airflow's task logs, WARNING and up)
+    goes to `path` meanwhile; the console keeps its own copy of the terminal (console_file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def console_file():
+    """The terminal as it is now, still there while output_to() redirects stdout."""
+    return os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+
+
+def alert_reason(messages: list[bytes]) -> str | None:
+    """The first alert e-mail of the run, as one line: task and reason."""
+    if not messages:
+        return None
+    mail = email.message_from_bytes(messages[0], policy=email.policy.default)
+    body = mail.get_body(preferencelist=("html", "plain"))
+    text = body.get_content() if body is not None else ""
+    reason = re.search(r"<pre>(.*?)</pre>", text, re.S)
+    task = re.search(r"at task (\S+)", str(mail["subject"] or ""))
+    return (f"task {task.group(1) if task else '?'}: "
+            f"{' '.join(html.unescape(reason.group(1) if reason else text).split())}")
+
+
+def run_dags(days: list[dt.date], history_day: dt.date, console, log: Path, smtp) -> int:
+    """history once, then the daily DAG per day; returns how many data-quality checks passed.
+    Airflow's own output goes to `log`; a failed run ends in one line naming the failed task
+    and the reason its alert e-mail gave."""
     localstack.import_svcs_quietly()  # before Airflow imports it
     from airflow.dag_processing.dagbag import DagBag
     from airflow.providers.common.sql.operators.sql import SQLCheckOperator
@@ -93,20 +139,25 @@ def run_dags(days: list[dt.date], history_day: dt.date, console) -> int:
         raise DemoFailed(f"DAG import errors: {bag.import_errors}")
     runs = [("sales_mart_history", history_day)] + [("sales_mart_daily", d) for d in days]
     checks_passed = 0
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")  # this demo's log only
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=False) as progress:
         bar = progress.add_task("starting", total=len(runs))
         for dag_id, day in runs:
             progress.update(bar, description=f"{day} · {dag_id}")
             dag = bag.get_dag(dag_id)
-            run = dag.test(logical_date=timezone.datetime(day.year, day.month, day.day))
+            alerts_before = len(smtp.messages)
+            with output_to(log):
+                run = dag.test(logical_date=timezone.datetime(day.year, day.month, day.day))
             instances = run.get_task_instances()
             if str(run.state) != "success":
                 failed = sorted(ti.task_id for ti in instances
-                                if ti.state in (TaskInstanceState.FAILED,
-                                                TaskInstanceState.UPSTREAM_FAILED))
-                raise DemoFailed(f"{dag_id} for {day} ended {run.state} (failed: "
-                                 f"{', '.join(failed) or 'none'}); the task log is above")
+                                if ti.state == TaskInstanceState.FAILED)
+                why = (alert_reason(smtp.messages[alerts_before:])
+                       or f"failed tasks: {', '.join(failed) or 'none'}")
+                raise DemoFailed(f"{dag_id} for {day} {run.state} at {why}; "
+                                 f"Airflow's log: {shown(log)}")
             checks_passed += sum(
                 1 for ti in instances
                 if isinstance(dag.get_task(ti.task_id), SQLCheckOperator)
@@ -317,7 +368,7 @@ def main(argv=None) -> int:
     from rich.console import Console
 
     args = parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 130)
+    console = Console(file=console_file(), width=None if sys.stdout.isatty() else 130)
     days = [args.first_day + dt.timedelta(days=n) for n in range(args.days)]
     history_day = days[0] - dt.timedelta(days=1)
     server = sandbox = smtp = None
@@ -351,7 +402,7 @@ def main(argv=None) -> int:
             # serialized versions of older DAG files left in it make dag.test warn
             # (SAWarning "Multiple rows returned with uselist=False").
             (home / "airflow.db").unlink(missing_ok=True)
-            checks = run_dags(days, history_day, console)
+            checks = run_dags(days, history_day, console, home / "demo.log", smtp)
             rows, loaded = read_results(url, before)
         except (localstack.NoWarehouse, DemoFailed, warehouse.LoadError,
                 psycopg2.Error) as exc:
@@ -370,6 +421,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         localstack.stop_all(sandbox, smtp, server)
+        console.file.close()
 
 
 def plural(n: int, noun: str) -> str:
