@@ -199,6 +199,7 @@ def chart_figure(rows: list[WeekItem]):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     items = sorted({(r.item_id, r.item_name) for r in rows})
     weeks = sorted({r.period_id for r in rows})
@@ -221,8 +222,8 @@ def chart_figure(rows: list[WeekItem]):
         values["refunded_amount"] = [-v for v in values["refunded_amount"]]
         bottoms = {"new_revenue": None, "returning_revenue": values["new_revenue"],
                    "refunded_amount": None}
-        for name, color, label in series:
-            bars = ax.bar(x, values[name], bottom=bottoms[name], color=color, label=label)
+        for name, color, _ in series:
+            bars = ax.bar(x, values[name], bottom=bottoms[name], color=color)
             for bar, is_partial in zip(bars, partial, strict=True):
                 if is_partial:
                     bar.set_alpha(0.45)
@@ -233,10 +234,12 @@ def chart_figure(rows: list[WeekItem]):
     for ax in list(axes.flat)[len(items):]:
         ax.axis("off")
     fig.suptitle("Weekly revenue by customer class, and refunds (ISO week)", fontsize=13)
-    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=3)
+    handles = [Patch(color=color, label=label) for _, color, label in series]
     if any(partial):
-        fig.text(0.99, 0.01, f"{PARTIAL_MARK} pale, hatched: partial week (the mart holds only "
-                 "the days shown, e.g. 2d), not a real dip", ha="right", fontsize=8)
+        handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//",
+                             label=f"{PARTIAL_MARK} partial week: the mart holds only the days "
+                                   "under its number (e.g. 2d), not a real dip"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles))
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return fig
 

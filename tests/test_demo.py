@@ -122,6 +122,7 @@ def test_demo_runs_end_to_end_with_a_clean_screen_and_repeats_identically(fresh_
     for axes in figure.axes[:12]:
         new_customer_bars = axes.patches[:5]
         assert [bar.get_hatch() for bar in new_customer_bars] == ["//", None, None, None, "//"]
+    assert any("partial week" in text.get_text() for text in figure.legends[0].get_texts())
 
     # the closing summary: numbers from the raw files, not from the warehouse
     read = sum(data_lines(path) for path, _ in deliveries)
