@@ -64,6 +64,9 @@ INTERNAL_PORTS = (
 )
 
 
+MAX_PORT = 65535
+
+
 def port_free(port: int, host: str) -> bool:
     """True when a server could listen on host:port now (as servers do, with SO_REUSEADDR)."""
     with socket.socket() as sock:
@@ -77,7 +80,7 @@ def port_free(port: int, host: str) -> bool:
 
 
 def suggest_port(preferred: int, taken: set[int]) -> int:
-    if preferred not in taken and port_free(preferred, "0.0.0.0"):
+    if preferred <= MAX_PORT and preferred not in taken and port_free(preferred, "0.0.0.0"):
         return preferred
     while (port := localstack.free_port()) in taken:
         pass
@@ -88,6 +91,12 @@ def check_ports(ui_port: int) -> None:
     """Raises LaunchFailed naming the clash and the fix, before anything is started."""
     internal = {p.port: p for p in INTERNAL_PORTS}
     in_use = {ui_port, *internal}
+    if not 0 < ui_port <= MAX_PORT:
+        raise LaunchFailed(f"PORT={ui_port} is not a TCP port (1-{MAX_PORT}); choose one: "
+                           f"make airflow PORT={suggest_port(8080, in_use)}")
+    for port, p in internal.items():
+        if not 0 < port <= MAX_PORT:
+            raise LaunchFailed(f"{p.env}={port} is not a TCP port (1-{MAX_PORT})")
     if ui_port in internal:
         clash = internal[ui_port]
         raise LaunchFailed(

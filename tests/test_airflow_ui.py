@@ -196,14 +196,28 @@ def test_ui_port_in_use_is_refused_in_one_line(listening, tmp_path):
     assert not done.stdout and not (tmp_path / "var").exists()
 
 
-def test_log_server_port_in_use_is_refused_in_one_line(listening, tmp_path):
-    taken = listening("0.0.0.0")
+@pytest.mark.parametrize("taken_port", [0, 60000], ids=["any port", "port above 55535"])
+def test_log_server_port_in_use_is_refused_in_one_line(listening, tmp_path, taken_port):
+    # the fix suggested is the port 10000 higher when that exists (not above 65535), else any
+    try:
+        taken = listening("0.0.0.0", taken_port)
+    except OSError:
+        taken = listening("0.0.0.0")  # 60000 itself is in use here: a port the system picks
     env = launcher_env("postgresql://postgres@127.0.0.1:1/nowhere", tmp_path,
                        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(taken))
     done = run_launcher(env, "--port", str(localstack.free_port()))
     assert_one_line(done, f"port {taken} of Airflow's own worker log server "
                           "([logging] worker_log_server_port) is already in use",
                     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=")
+    suggested = int(re.search(r"WORKER_LOG_SERVER_PORT=(\d+)", done.stderr).group(1))
+    assert 0 < suggested <= 65535 and suggested != taken
+    assert not (tmp_path / "var").exists()
+
+
+def test_ui_port_outside_tcp_range_is_refused_in_one_line(tmp_path):
+    done = run_launcher(launcher_env("postgresql://postgres@127.0.0.1:1/nowhere", tmp_path),
+                        "--port", "99999")
+    assert_one_line(done, "make airflow: PORT=99999 is not a TCP port (1-65535)")
     assert not (tmp_path / "var").exists()
 
 
