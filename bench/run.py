@@ -22,7 +22,7 @@ import psycopg2
 from sales_mart import warehouse
 from sales_mart.sandbox import data
 
-BENCH_DB = "sales_mart_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "sales_mart_bench")
 
 
 def timed(fn, *args, **kwargs):

@@ -89,7 +89,8 @@ MUTANTS = {
                                    r"where w\.uniq_id = a\.uniq_id\);",
                                    "and false;"),
     "refresh_search_path_unpinned": ("procedures/050_mart_refresh_retention.sql",
-                                     r"set search_path = pg_catalog, pg_temp\n", ""),
+                                     r"security definer\nset search_path = pg_catalog, pg_temp\n",
+                                     "security definer\n"),
     "public_may_connect": ("procedures/900_grants.sql",
                            r"execute format\('revoke all on database %I from public', "
                            r"current_database\(\)\);", "null;"),

@@ -94,7 +94,8 @@ def test_loader_login_cannot_hijack_the_refresh_through_temp_objects(dwh, files,
             return true;
         end $$""")
     for name in ("pg_matviews", "merge_winner", "merge_affected", "customer_retention",
-                 "f_sales", "d_item"):
+                 "customer_retention_rows", "customer_order_class", "f_sales", "d_item",
+                 "d_calendar"):
         cur.execute(f"create temp view {name} as select pg_temp.escalate() as hijacked,"
                     f" 'mart'::name as schemaname, '{name}'::name as matviewname,"
                     " true as ispopulated")
