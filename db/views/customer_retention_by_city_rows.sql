@@ -45,7 +45,7 @@ join mart.d_city as ci on ci.city_id = o.city_id
 group by o.iso_period_id, o.week_start, o.item_id, i.item_name, o.city_id, ci.city_name, o.days_in_mart;
 
 comment on view mart.customer_retention_by_city_rows is
-'Weekly (ISO) customer retention per item and city: new / returning, revenue, refunds; days_in_mart < 7: partial week (the rule; BI reads mart.customer_retention_by_city).';
+'The rule of mart.customer_retention_by_city (which BI reads): Weekly (ISO) customer retention per item and city.';
 alter view mart.customer_retention_by_city_rows owner to sales_view_owner;
 -- The publish refreshes the weeks it touched as the loader.
 grant select on mart.customer_retention_by_city_rows to sales_loader;

@@ -40,7 +40,7 @@ join mart.d_item as i on i.item_id = o.item_id
 group by o.iso_period_id, o.week_start, o.item_id, i.item_name, o.days_in_mart;
 
 comment on view mart.customer_retention_rows is
-'Weekly (ISO) customer retention per item: new / returning, revenue, refunds; days_in_mart < 7: partial week (the rule; BI reads mart.customer_retention).';
+'The rule of mart.customer_retention (which BI reads): Weekly (ISO) customer retention per item.';
 alter view mart.customer_retention_rows owner to sales_view_owner;
 -- The publish refreshes the weeks it touched as the loader.
 grant select on mart.customer_retention_rows to sales_loader;
