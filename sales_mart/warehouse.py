@@ -236,6 +236,39 @@ def upgrade(url: str | None = None) -> UpgradeReport:
     return UpgradeReport(created, [p.name for p in procedures], rebuilt, unchanged)
 
 
+GROUP_ROLES = ("sales_loader", "sales_bi")
+
+
+def ensure_login(url: str, login: str, group: str, password: str) -> bool:
+    """Creates (or resets) a login that holds exactly one group role and no attribute beyond
+    LOGIN: what the pipeline (sales_loader) or a BI tool (sales_bi) connects as. Run as the
+    warehouse owner; True when the login was created."""
+    if group not in GROUP_ROLES:
+        raise LoadError(f"a login is a member of one of {', '.join(GROUP_ROLES)}, not {group!r}")
+    if not password:
+        raise LoadError("the login needs a password (SALES_DWH_LOGIN_PASSWORD)")
+    name = sql.Identifier(login)
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("select 1 from pg_roles where rolname = %s", (login,))
+            created = cur.fetchone() is None
+            verb = sql.SQL("create" if created else "alter")
+            cur.execute(sql.SQL(
+                "{} role {} login nosuperuser nocreatedb nocreaterole noreplication "
+                "nobypassrls inherit password {}").format(verb, name, sql.Literal(password)))
+            cur.execute(  # any other membership goes: the login holds its group only
+                "select r.rolname from pg_auth_members as m join pg_roles as r on r.oid = m.roleid"
+                " where m.member = (select oid from pg_roles where rolname = %s)"
+                " and r.rolname <> %s", (login, group))
+            for (other,) in cur.fetchall():
+                cur.execute(sql.SQL("revoke {} from {}").format(sql.Identifier(other), name))
+            cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), name))
+        return created
+    finally:
+        conn.close()
+
+
 GRANTS_FILE = "900_grants.sql"
 
 
