@@ -7,14 +7,13 @@ it equals a plain Python computation from the eligible raw files (tests/referenc
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from orders import Order, fetch, write_file
 from reference import final_rows, retention
-from test_replay_property import VARIANTS, Files, replays
+from test_replay_property import Files, replay, replays
 
 from sales_mart import warehouse
 
@@ -51,26 +50,9 @@ def test_weekly_refresh_always_equals_the_full_rebuild(sequence, sandbox_files, 
     url = fresh_warehouse()
     conn = psycopg2.connect(url)
     conn.autocommit = True
-    last_increment: dict[date, Path] = {}
-    reports: list[Path] = []
     try:
-        for kind, day, variant in sequence:
-            if kind == "report":
-                path = sandbox_files.report(day)
-                warehouse.load_file(path, history=True, url=url)
-                reports.append(path)
-            else:
-                path = sandbox_files.increment(day, variant)
-                if VARIANTS[variant]:
-                    warehouse.load_file(path, delivery_date=day, url=url)
-                    last_increment[day] = path
-                else:
-                    with pytest.raises(warehouse.CheckFailed):
-                        warehouse.load_file(path, delivery_date=day, url=url)
-            assert_tables_equal_full_computation(conn)
-
-        eligible = [(p, None) for p in dict.fromkeys(reports)] + sorted(
-            ((p, d) for d, p in last_increment.items()), key=lambda pd: pd[1])
+        eligible = replay(sequence, sandbox_files, url,
+                          after_each=lambda: assert_tables_equal_full_computation(conn))
         rows = final_rows(eligible)
         for table, _, by_city in TABLES:
             got = fetch(conn, f"select {REFERENCE_COLUMNS.format(city=', city_id' if by_city else '')}"
