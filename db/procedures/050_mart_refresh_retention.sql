@@ -2,37 +2,39 @@
 -- of their rule views (db/views/*_rows.sql), maintained per ISO week: the weeks given are
 -- deleted and recomputed from the facts, set-based, in the caller's transaction, so readers see
 -- each week before or after, never half-refreshed, and are never blocked (row locks only).
--- Item and city names are the dimensions' current ones in every week. p_weeks null = every
--- week (those with facts and those the tables still hold).
+-- Item and city names are the dimensions' current ones in every week. p_weeks null = all of
+-- it, rebuilt from every fact (the names then come with the rows).
 create or replace procedure mart.refresh_retention_weeks(p_weeks integer[])
 language plpgsql
 set search_path = pg_catalog, pg_temp
+set work_mem = '256MB'  -- a week's facts sort in memory
 as $$
 declare
-    v_weeks integer[] := p_weeks;
+    v_week integer;
 begin
     -- One writer at a time (the publish holds the same lock).
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sales_mart.merge'));
-    if v_weeks is null then
-        select coalesce(array_agg(w.period_id), '{}') into v_weeks
-        from (
-            select c.iso_period_id as period_id
-            from (select distinct f.date_id from mart.f_sales as f) as d
-            join mart.d_calendar as c on c.date_id = d.date_id
-            union
-            select r.period_id from mart.customer_retention as r
-            union
-            select r.period_id from mart.customer_retention_by_city as r
-        ) as w;
+    if p_weeks is null then
+        -- Everything: one pass over all facts (per week it would read the facts once a week).
+        delete from mart.customer_retention;
+        delete from mart.customer_retention_by_city;
+        insert into mart.customer_retention select v.* from mart.customer_retention_rows as v;
+        insert into mart.customer_retention_by_city
+        select v.* from mart.customer_retention_by_city_rows as v;
+        return;
     end if;
 
-    delete from mart.customer_retention as r where r.period_id = any(v_weeks);
-    insert into mart.customer_retention
-    select v.* from mart.customer_retention_rows as v where v.period_id = any(v_weeks);
-
-    delete from mart.customer_retention_by_city as r where r.period_id = any(v_weeks);
-    insert into mart.customer_retention_by_city
-    select v.* from mart.customer_retention_by_city_rows as v where v.period_id = any(v_weeks);
+    delete from mart.customer_retention as r where r.period_id = any(p_weeks);
+    delete from mart.customer_retention_by_city as r where r.period_id = any(p_weeks);
+    -- Week by week (a day's publish touches one or two): with `period_id = week` the planner
+    -- carries the filter into every part of the rule (the week's facts, its coverage), which it
+    -- does not do for `= any(weeks)`. Each statement is set-based.
+    foreach v_week in array p_weeks loop
+        insert into mart.customer_retention
+        select v.* from mart.customer_retention_rows as v where v.period_id = v_week;
+        insert into mart.customer_retention_by_city
+        select v.* from mart.customer_retention_by_city_rows as v where v.period_id = v_week;
+    end loop;
 
     -- A renamed item or city is renamed in the weeks not recomputed too.
     update mart.customer_retention as r
