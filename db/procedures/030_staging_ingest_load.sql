@@ -7,6 +7,10 @@
 create or replace procedure staging.ingest_load(p_load_id bigint)
 language plpgsql
 set work_mem = '256MB'  -- grouping a million-row file stays in memory
+-- Every statement here works on a whole file. The landing table's statistics are usually of an
+-- earlier load (the loader may not ANALYZE it), so a fresh load looks like one row and invites
+-- nested loops that go quadratic at a million rows (seen: a 1M-row re-run stuck for minutes).
+set enable_nestloop = off
 as $$
 declare
     v_load staging.load_log;
