@@ -25,7 +25,7 @@ safe. Only the API tasks retry (exponential backoff). See docs/airflow.md.
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import dag, task
 
 from sales_mart import pipeline
 
@@ -35,9 +35,12 @@ api_retries = pipeline.api_task_retry_args()
 
 @dag(
     dag_id="sales_mart_daily",
-    # @daily over data intervals: the run for day D starts once D is over, with ds = D.
-    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=pipeline.start_date(),
+    # @daily over data intervals (the run for day D starts once D is over, with ds = D); the
+    # catch-up never reaches a day outside the report API's window (SALES_MART_API_WINDOW_DAYS)
+    # nor before SALES_MART_START_DATE. start_date is early so that any date a person runs or
+    # triggers gets its tasks: it loads, or fails saying why.
+    schedule=pipeline.daily_timetable(),
+    start_date=pipeline.ANY_DATE,
     catchup=True,
     max_active_runs=1,
     doc_md=__doc__,

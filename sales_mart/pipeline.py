@@ -5,8 +5,11 @@ only ids, paths and counts (what goes to XCom). Settings:
 
 Read when a DAG file is parsed (environment only, so parsing touches no database or network):
 
-- ``SALES_MART_START_DATE`` (or the env form of the Variable, ``AIRFLOW_VAR_SALES_MART_START_DATE``):
-  first logical date of the daily DAG's catch-up, ``YYYY-MM-DD`` (default 2024-03-01).
+- ``SALES_MART_API_WINDOW_DAYS`` (default 7): the report API serves increments for that many
+  days before today; the daily DAG's scheduled runs (catch-up included) never start earlier
+  (:mod:`sales_mart.schedule`). Older days: ``sales_mart_history``.
+- ``SALES_MART_START_DATE`` (or the env form of the Variable, ``AIRFLOW_VAR_SALES_MART_START_DATE``;
+  optional, ``YYYY-MM-DD``): no scheduled run before this day either.
 - ``SALES_MART_API_RETRIES`` (default 3), ``SALES_MART_API_RETRY_DELAY`` (seconds, default 60),
   ``SALES_MART_API_MAX_RETRY_DELAY`` (seconds, default 900): Airflow retries of the API tasks,
   with exponential backoff. SQL tasks never retry.
@@ -49,7 +52,9 @@ API_CONN_ID = "sales_api"
 DWH_CONN_ID = "sales_dwh"
 SMTP_CONN_ID = "sales_smtp"
 
-DEFAULT_START_DATE = "2024-03-01"
+# The DAGs' start_date: early, so any date a person runs or triggers gets its tasks (a logical
+# date before start_date would run no task and "succeed"). Scheduling is the timetable's job.
+ANY_DATE = pendulum.datetime(1970, 1, 1, tz="UTC")
 COPY_TASK_ID = "copy_to_staging"
 # The run's load id, as a template for the SQL tasks after the COPY.
 LOAD_ID_TEMPLATE = "{{ ti.xcom_pull(task_ids='" + COPY_TASK_ID + "') | int }}"
@@ -58,11 +63,25 @@ LOAD_ID_TEMPLATE = "{{ ti.xcom_pull(task_ids='" + COPY_TASK_ID + "') | int }}"
 # --- parse-time settings (environment only) ---------------------------------------------
 
 
-def start_date() -> pendulum.DateTime:
+def catchup_from() -> dt.date | None:
+    """``SALES_MART_START_DATE``: the first day a scheduled run may load (optional)."""
     raw = (os.environ.get("SALES_MART_START_DATE")
-           or os.environ.get("AIRFLOW_VAR_SALES_MART_START_DATE") or DEFAULT_START_DATE)
-    day = dt.date.fromisoformat(raw.strip()[:10])
-    return pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+           or os.environ.get("AIRFLOW_VAR_SALES_MART_START_DATE") or "").strip()
+    return dt.date.fromisoformat(raw[:10]) if raw else None
+
+
+def api_window_days() -> int:
+    """``SALES_MART_API_WINDOW_DAYS``: days before today the report API serves increments for."""
+    from sales_mart.schedule import DEFAULT_WINDOW_DAYS
+
+    return int(_env_float("SALES_MART_API_WINDOW_DAYS", DEFAULT_WINDOW_DAYS))
+
+
+def daily_timetable():
+    """``@daily`` whose catch-up never asks the API for a day outside its window."""
+    from sales_mart.schedule import ApiWindowTimetable
+
+    return ApiWindowTimetable(window_days=api_window_days(), catchup_from=catchup_from())
 
 
 def _env_float(name: str, default: float) -> float:
@@ -183,8 +202,12 @@ def get_increment(report_id: str, day: str) -> dict[str, str]:
         with api_client() as client:
             increment = client.get_increment(report_id, day)
     except IncrementNotFound as exc:
-        raise _fail(f"gate 1 (file generated): the API answered NOT FOUND for {day}: "
-                    f"{exc.reason}") from None
+        raise _fail(
+            f"gate 1 (file generated): the API answered NOT FOUND for {day}: {exc.reason}. "
+            f"The report API serves increments for the {api_window_days()} days before today "
+            "only: load an older day with the DAG sales_mart_history (the full report, about "
+            "days -30..-8) or `sales-mart load FILE --date` from an archived file; a recent day "
+            "may simply not be ready yet, so run it again later.") from None
     except _api_errors() as exc:
         raise _fail(str(exc)) from None
     return {"increment_id": increment.increment_id,

@@ -171,3 +171,21 @@ def test_history_run_failure_also_sends_one_email(pipeline, dwh):
     (mail,) = pipeline.smtp.take()
     assert "sales_mart_history" in mail.subject and "download" in mail.subject
     assert json.dumps(fetch(dwh, "select count(*) from mart.f_sales")) == "[[0]]"
+
+
+def test_a_date_outside_the_api_window_fails_saying_why_and_what_to_do(pipeline, dwh):
+    """A date long before the catch-up start (and outside the API's window) still gets its tasks
+    when a person runs it: it fails at get_increment, the e-mail names the way out."""
+    import datetime as dt
+
+    day = dt.date(2023, 4, 13)
+    state, tasks = pipeline.daily(day)
+
+    assert state == "failed"
+    assert tasks["generate_report"][0] == "success"
+    assert tasks["get_increment"][0] == "failed"
+    (mail,) = pipeline.smtp.take()
+    assert str(day) in mail.subject and "get_increment" in mail.subject
+    for words in ("NOT FOUND", "sales_mart_history", "7 days before today"):
+        assert words in mail.text, (words, mail.text)
+    assert fetch(dwh, "select count(*) from staging.load_log") == [(0,)]
