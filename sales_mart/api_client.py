@@ -11,9 +11,12 @@ Typical use::
 
 Behaviour worth knowing:
 
-- API calls send ``X-Nickname``, ``X-Cohort``, ``X-Project: True`` and ``X-API-KEY``; file
-  downloads are plain GETs *without* those headers (file URLs may point at a third-party store,
-  which must not receive the key).
+- API calls send ``X-Nickname``, ``X-Cohort``, ``X-Project: True`` and ``X-API-KEY``, to the
+  configured base URL only: an API answer that redirects elsewhere is refused, never followed.
+  The base URL must be ``https``, except on a loopback host (a local sandbox) or with
+  ``allow_http=True`` (extra ``allow_http`` of the connection: a sandbox on a private network).
+  File downloads are plain GETs *without* those headers (file URLs may point at a third-party
+  store, which must not receive the key).
 - Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter,
   honouring ``Retry-After``, bounded by :class:`RetryPolicy` (attempts and total seconds).
   401/403 raise :class:`AuthError` at once; other 4xx raise :class:`ReportApiError` at once.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -179,6 +183,17 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _date_arg(value: dt.date | dt.datetime | str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -219,6 +234,7 @@ class ReportApiClient:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     chunk_size: int = 1 << 20
+    allow_http: bool = False
 
     def __post_init__(self) -> None:
         missing = [name for name in ("base_url", "api_key", "nickname", "cohort")
@@ -228,8 +244,14 @@ class ReportApiClient:
                               "the Airflow connection sales_api (host, password, extra "
                               "nickname / cohort)")
         self.base_url = self.base_url.rstrip("/")
-        if not urlsplit(self.base_url).scheme:
-            raise ConfigError(f"base URL {self.base_url!r} needs a scheme (http:// or https://)")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https"):
+            raise ConfigError(f"base URL {self.base_url!r} needs a scheme (https://)")
+        if parts.scheme == "http" and not (self.allow_http or _is_loopback(parts.hostname)):
+            raise ConfigError(
+                f"base URL {self.base_url!r}: the API key is sent only over https (http is "
+                "allowed on a loopback host; for a sandbox on a private network set the extra "
+                '"allow_http": true on the connection sales_api)')
         self.cohort = str(self.cohort)
         self._rng = random.Random()
         self._api = requests.Session()
@@ -286,6 +308,8 @@ class ReportApiClient:
         for name in ("connect_timeout", "read_timeout", "download_read_timeout"):
             if extra.get(name) is not None:
                 kwargs[name] = float(extra[name])
+        if str(extra.get("allow_http", "")).lower() in ("true", "1", "yes"):
+            kwargs["allow_http"] = True
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -343,14 +367,21 @@ class ReportApiClient:
 
         def attempt_once() -> Any:
             try:
+                # Never follow a redirect: it would carry X-API-KEY to wherever it points.
                 response = self._api.request(
-                    method, url, params=params,
+                    method, url, params=params, allow_redirects=False,
                     timeout=(self.connect_timeout, self.read_timeout))
             except requests.Timeout as exc:
                 raise _Transient(f"timed out ({type(exc).__name__})") from None
             except requests.ConnectionError as exc:
                 raise _Transient(f"connection failed: {exc}") from None
             status = response.status_code
+            if 300 <= status < 400:
+                target = urlsplit(response.headers.get("Location", "")).netloc or "?"
+                raise ReportApiError(
+                    f"{what} answered HTTP {status}, a redirect to {target}: refused, the API "
+                    f"key is sent only to {urlsplit(self.base_url).netloc}; if the service "
+                    "moved, set the new base URL on the connection sales_api")
             if status in RETRY_STATUSES:
                 raise _Transient(f"HTTP {status}: {_excerpt(response.text, 120)}",
                                  parse_retry_after(response.headers.get("Retry-After")))

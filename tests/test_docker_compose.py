@@ -448,6 +448,14 @@ def test_connections_are_the_spec_ones(services):
     assert urlsplit(expand(api["host"])).scheme in ("http", "https"), "host = URL with scheme"
     assert expand(api["password"]), "sales_api needs the API key as password"
     assert set(json.loads(expand(api["extra"]))) >= {"nickname", "cohort"}
+    # the client accepts that connection: https, or plain http to the sandbox by explicit extra
+    from airflow.models.connection import Connection
+
+    from sales_mart.api_client import ReportApiClient
+
+    ReportApiClient.from_airflow_connection(Connection(
+        conn_id="sales_api", conn_type="http", host=expand(api["host"]),
+        password=expand(api["password"]), extra=expand(api["extra"]))).close()
 
     dwh = urlsplit(environment(services["airflow-scheduler"])["SALES_DWH_URL"])
     conn = added["sales_dwh"]

@@ -146,12 +146,17 @@ def _check_headers(request: Request, settings: SandboxSettings) -> JSONResponse 
     return None
 
 
-async def _injected(rule: FaultRule | None) -> Response | None:
+async def _injected(rule: FaultRule | None, request: Request | None = None) -> Response | None:
     """Apply a rule's delay; return the response that replaces the normal one, if any."""
     if rule is None:
         return None
     if rule.delay:
         await asyncio.sleep(rule.delay)
+    if rule.redirect_to is not None:
+        target = rule.redirect_to.rstrip("/")
+        if request is not None:
+            target += request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Response(status_code=307, headers={"Location": target})
     headers = {}
     if rule.retry_after is not None:
         headers["Retry-After"] = str(int(rule.retry_after)) if rule.retry_after.is_integer() \
@@ -185,7 +190,7 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         count("generate_report")
         if (denied := _check_headers(request, settings)) is not None:
             return denied
-        if (injected := await _injected(state.faults.take("generate_report"))) is not None:
+        if (injected := await _injected(state.faults.take("generate_report"), request)) is not None:
             return injected
         generated_on = settings.today or dt.date.today()
         hist_first, hist_last, inc_first, inc_last = _window(settings, generated_on)
@@ -203,7 +208,7 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         count("get_report")
         if (denied := _check_headers(request, settings)) is not None:
             return denied
-        if (injected := await _injected(state.faults.take("get_report"))) is not None:
+        if (injected := await _injected(state.faults.take("get_report"), request)) is not None:
             return injected
         report = state.reports_by_task.get(task_id)
         if report is None:
@@ -238,7 +243,8 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         except ValueError:
             return JSONResponse({"detail": f"date must look like YYYY-MM-DDT00:00:00, got "
                                            f"{date[:40]!r}"}, status_code=400)
-        injected = await _injected(state.faults.take("get_increment", day.isoformat()))
+        injected = await _injected(state.faults.take("get_increment", day.isoformat()),
+                                   request)
         if injected is not None:
             return injected
         report = state.reports.get(report_id)
