@@ -58,12 +58,12 @@ def sales_mart_daily():
         return pipeline.wait_for_report(task_id)["report_id"]
 
     @task(**api_retries)
-    def get_increment(report_id: str, ds=None) -> str:
-        return pipeline.get_increment(report_id, ds)["url"]
+    def get_increment(report_id: str, ds=None) -> dict:
+        return pipeline.get_increment(report_id, ds)
 
     @task(**api_retries)
-    def download(url: str, ds=None) -> dict:
-        return pipeline.download(url, kind="increments", day=ds)
+    def download(increment: dict, ds=None) -> dict:
+        return pipeline.download_increment(increment["report_id"], ds)
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict, ds=None) -> int:

@@ -51,7 +51,7 @@ def sales_mart_history():
 
     @task(**api_retries)
     def download(report: dict) -> dict:
-        return pipeline.download(report["url"], kind="history", day=report["end_date"])
+        return pipeline.download_history(report["task_id"])
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict) -> int:

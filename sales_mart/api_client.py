@@ -24,7 +24,10 @@ Behaviour worth knowing:
 - ``download`` streams into a temporary file next to ``dest``, checks the size against
   ``Content-Length``, computes sha256, fsyncs and renames: a partial file never exists under
   ``dest``. An interrupted transfer is retried like any other transient failure.
-- The API key never appears in a log line, an exception message or a repr.
+- The API key never appears in a log line, an exception message or a repr; nor does the query
+  string of a URL (object stores sign file URLs there): errors and log lines, urllib3's
+  included, show URLs without it.
+- ``download`` refuses a file larger than ``max_bytes`` and writes it with mode 0640.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -55,8 +59,35 @@ BODY_EXCERPT = 300  # characters of an offending body quoted in errors
 # --- errors -----------------------------------------------------------------------------
 
 
+# A URL's (or a request path's) query string: where presigned URLs carry their signature.
+_QUERY = re.compile(r"((?:https?://|/)[^\s?#'\"<>]*)\?[^\s#'\"<>)]+")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the query string of every URL in it replaced by ``?…``."""
+    return _QUERY.sub(r"\1?…", text)
+
+
+class _RedactUrls(logging.Filter):
+    """Removes URL query strings from records (urllib3 logs request URLs with their query)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_RedactUrls())
+
+
 class ReportApiError(Exception):
-    """Any failure talking to the report API."""
+    """Any failure talking to the report API. The message never holds a URL's query string."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(redact_urls(str(message)), *args)
 
 
 class ConfigError(ReportApiError):
@@ -98,6 +129,10 @@ class RetriesExhausted(ReportApiError):
 
 class IncompleteDownload(RetriesExhausted):
     """Every attempt at a file ended early or did not match its Content-Length."""
+
+
+class DownloadTooLarge(ReportApiError):
+    """The file is larger than the download cap (``max_bytes``)."""
 
 
 # --- results ----------------------------------------------------------------------------
@@ -342,7 +377,7 @@ class ReportApiClient:
             try:
                 return attempt_once()
             except _Transient as exc:
-                message = self._mask(str(exc))
+                message = redact_urls(self._mask(str(exc)))
                 if attempt >= policy.max_attempts:
                     raise exc.final(
                         f"{what} failed after {attempt} attempts over "
@@ -432,43 +467,44 @@ class ReportApiClient:
         log.info("report requested: task %s", task_id)
         return task_id
 
-    def get_report(self, task_id: str) -> dict[str, Any]:
-        """One ``GET /get_report`` poll: the raw JSON answer (``status`` checked present)."""
+    def get_report(self, task_id: str) -> Report | None:
+        """One ``GET /get_report`` poll: the :class:`Report` once ready, None while RUNNING."""
+        what = "GET /get_report"
         body = self._call("GET", "/get_report", {"task_id": task_id})
-        self._field(body, "GET /get_report", "status")
-        return body
+        status = str(self._field(body, what, "status")).upper()
+        if status == "RUNNING":
+            return None
+        if status != "SUCCESS":
+            raise ReportApiError(self._mask(
+                f"report task {task_id} ended with status {status}: "
+                f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
+        files = self._field(body, what, "data", "s3_path")
+        if not isinstance(files, dict) or "user_order_log" not in files:
+            raise MalformedResponse(
+                f"{what}: data.s3_path lacks user_order_log: "
+                f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
+        return Report(
+            task_id=task_id,
+            report_id=str(self._field(body, what, "data", "report_id")),
+            start_day=self._day_field(body, what, "data", "start_day"),
+            end_date=self._day_field(body, what, "data", "end_date"),
+            files={str(k): str(v) for k, v in files.items()},
+        )
 
     def wait_for_report(self, task_id: str, poll_interval: float = 10.0,
                         deadline: float = 600.0) -> Report:
         """Poll every ``poll_interval`` seconds until SUCCESS; :class:`ReportTimeout` once
-        ``deadline`` seconds pass with the report still RUNNING."""
+        ``deadline`` seconds pass with the report still RUNNING. (The DAGs poll with a sensor
+        instead, so that waiting holds no worker slot.)"""
         started = time.monotonic()
         polls = 0
-        what = "GET /get_report"
         while True:
-            body = self.get_report(task_id)
+            report = self.get_report(task_id)
             polls += 1
-            status = str(body["status"]).upper()
-            if status == "SUCCESS":
-                files = self._field(body, what, "data", "s3_path")
-                if not isinstance(files, dict) or "user_order_log" not in files:
-                    raise MalformedResponse(
-                        f"{what}: data.s3_path lacks user_order_log: "
-                        f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
-                report = Report(
-                    task_id=task_id,
-                    report_id=str(self._field(body, what, "data", "report_id")),
-                    start_day=self._day_field(body, what, "data", "start_day"),
-                    end_date=self._day_field(body, what, "data", "end_date"),
-                    files={str(k): str(v) for k, v in files.items()},
-                )
+            if report is not None:
                 log.info("report %s ready after %d polls: %s .. %s", report.report_id, polls,
                          report.start_day, report.end_date)
                 return report
-            if status != "RUNNING":
-                raise ReportApiError(self._mask(
-                    f"report task {task_id} ended with status {status}: "
-                    f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
             waited = time.monotonic() - started
             if waited + poll_interval > deadline:
                 raise ReportTimeout(task_id, polls, waited)
@@ -506,12 +542,14 @@ class ReportApiClient:
         log.info("increment %s for %s", increment.increment_id, day)
         return increment
 
-    def download(self, url: str, dest: str | os.PathLike[str]) -> DownloadResult:
+    def download(self, url: str, dest: str | os.PathLike[str],
+                 max_bytes: int | None = None) -> DownloadResult:
         """Stream ``url`` to ``dest`` atomically; return path, bytes, sha256 and row count.
 
-        The body goes to a temporary file beside ``dest``; its size must equal
-        ``Content-Length`` when the server sends one; the file is fsynced and then renamed
-        to ``dest``. Interrupted transfers are retried; on failure nothing is left behind.
+        The body goes to a temporary file (mode 0640) beside ``dest``; its size must equal
+        ``Content-Length`` when the server sends one, and may not pass ``max_bytes``
+        (:class:`DownloadTooLarge`); the file is fsynced and then renamed to ``dest``.
+        Interrupted transfers are retried; on failure nothing is left behind.
         """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -521,7 +559,7 @@ class ReportApiClient:
         def attempt_once() -> DownloadResult:
             tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
             try:
-                return self._download_once(url, dest, tmp, what)
+                return self._download_once(url, dest, tmp, what, max_bytes)
             finally:
                 tmp.unlink(missing_ok=True)
 
@@ -530,7 +568,8 @@ class ReportApiClient:
                  result.bytes, result.rows, result.sha256)
         return result
 
-    def _download_once(self, url: str, dest: Path, tmp: Path, what: str) -> DownloadResult:
+    def _download_once(self, url: str, dest: Path, tmp: Path, what: str,
+                       max_bytes: int | None) -> DownloadResult:
         try:
             response = self._files.get(url, stream=True,
                                        timeout=(self.connect_timeout, self.download_read_timeout))
@@ -545,17 +584,25 @@ class ReportApiClient:
                                  parse_retry_after(response.headers.get("Retry-After")))
             if status >= 400:
                 raise ReportApiError(f"{what} failed with HTTP {status}: "
-                                     f"{_excerpt(response.text, 120)}")
+                                     f"{redact_urls(_excerpt(response.text, 120))}")
             expected = response.headers.get("Content-Length")
             encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+            too_large = (f"{what}: the file is larger than the download cap of {max_bytes} "
+                         "bytes (setting sales_mart_max_download_mb)")
+            if max_bytes is not None and expected is not None and int(expected) > max_bytes:
+                raise DownloadTooLarge(f"{too_large}: Content-Length {expected}")
             digest = hashlib.sha256()
             size = newlines = 0
             last_byte = b""
             try:
-                with open(tmp, "wb") as out:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+                os.fchmod(fd, 0o640)  # whatever the umask
+                with open(fd, "wb") as out:
                     for chunk in response.iter_content(self.chunk_size):
                         if not chunk:
                             continue
+                        if max_bytes is not None and size + len(chunk) > max_bytes:
+                            raise DownloadTooLarge(too_large)
                         out.write(chunk)
                         digest.update(chunk)
                         size += len(chunk)
@@ -602,7 +649,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 __all__ = [
-    "AuthError", "ConfigError", "DownloadResult", "Increment", "IncompleteDownload",
+    "AuthError", "ConfigError", "DownloadResult", "DownloadTooLarge", "Increment",
+    "IncompleteDownload",
     "IncrementNotFound", "MalformedResponse", "Report", "ReportApiClient", "ReportApiError",
-    "ReportTimeout", "RetriesExhausted", "RetryPolicy", "parse_retry_after",
+    "ReportTimeout", "RetriesExhausted", "RetryPolicy", "parse_retry_after", "redact_urls",
 ]

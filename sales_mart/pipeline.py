@@ -40,6 +40,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ def _api_errors():
 
     # Retrying cannot fix these: a refused key, a day with no increment, a broken answer.
     return (api_client.AuthError, api_client.ConfigError, api_client.IncrementNotFound,
-            api_client.MalformedResponse)
+            api_client.MalformedResponse, api_client.DownloadTooLarge)
 
 
 # --- the report API ---------------------------------------------------------------------
@@ -182,7 +183,8 @@ def request_report() -> str:
 
 
 def wait_for_report(task_id: str) -> dict[str, str]:
-    """Polls until the report is ready; returns its id and the full report's file URL."""
+    """Polls until the report is ready; returns its task id, report id and last day (no URL:
+    the download asks the API for the file's signed URL itself, so it never reaches XCom)."""
     interval = float(setting("sales_mart_poll_interval", 10))
     deadline = float(setting("sales_mart_report_deadline", 900))
     try:
@@ -190,17 +192,16 @@ def wait_for_report(task_id: str) -> dict[str, str]:
             report = client.wait_for_report(task_id, poll_interval=interval, deadline=deadline)
     except _api_errors() as exc:
         raise _fail(str(exc)) from None
-    return {"report_id": report.report_id, "end_date": report.end_date.isoformat(),
-            "url": report.files["user_order_log"]}
+    return {"task_id": task_id, "report_id": report.report_id,
+            "end_date": report.end_date.isoformat()}
 
 
-def get_increment(report_id: str, day: str) -> dict[str, str]:
+def _increment(client, report_id: str, day: str):
     """``GET /get_increment`` for ``day``; NOT FOUND fails the run with the API's reason."""
     from sales_mart.api_client import IncrementNotFound
 
     try:
-        with api_client() as client:
-            increment = client.get_increment(report_id, day)
+        return client.get_increment(report_id, day)
     except IncrementNotFound as exc:
         raise _fail(
             f"gate 1 (file generated): the API answered NOT FOUND for {day}: {exc.reason}. "
@@ -208,10 +209,16 @@ def get_increment(report_id: str, day: str) -> dict[str, str]:
             "only: load an older day with the DAG sales_mart_history (the full report, about "
             "days -30..-8) or `sales-mart load FILE --date` from an archived file; a recent day "
             "may simply not be ready yet, so run it again later.") from None
+
+
+def get_increment(report_id: str, day: str) -> dict[str, str]:
+    """``GET /get_increment`` for ``day`` (gate 1: the API has the day); returns ids only."""
+    try:
+        with api_client() as client:
+            increment = _increment(client, report_id, day)
     except _api_errors() as exc:
         raise _fail(str(exc)) from None
-    return {"increment_id": increment.increment_id,
-            "url": increment.files["user_order_log_inc"]}
+    return {"report_id": report_id, "increment_id": increment.increment_id}
 
 
 def landing_name(prefix: str, day: str, sha256: str) -> str:
@@ -219,24 +226,81 @@ def landing_name(prefix: str, day: str, sha256: str) -> str:
     return f"{prefix}_{day}_{sha256[:16]}.csv"
 
 
-def download(url: str, *, kind: str, day: str) -> dict[str, Any]:
-    """Downloads one file into the landing folder (kept there, named by date and checksum).
+def _signed(url: str) -> str:
+    """A file URL from the API: its query string (an object store's signature) is masked in
+    every task log line from now on; the URL itself is never returned to XCom."""
+    from urllib.parse import urlsplit
+
+    from airflow.sdk.log import mask_secret
+
+    query = urlsplit(url).query
+    if query:
+        mask_secret(query)
+    return url
+
+
+def download_increment(report_id: str, day: str) -> dict[str, Any]:
+    """Asks the API for the day's file (a fresh signed URL) and downloads it, see :func:`_land`."""
+    try:
+        with api_client() as client:
+            url = _signed(_increment(client, report_id, day).files["user_order_log_inc"])
+            return _land(client, url, kind="increments", day=day)
+    except _api_errors() as exc:
+        raise _fail(str(exc)) from None
+
+
+def download_history(task_id: str) -> dict[str, Any]:
+    """Asks the API for the ready report's file (a fresh signed URL) and downloads it."""
+    try:
+        with api_client() as client:
+            report = client.get_report(task_id)
+            if report is None:
+                raise _fail(f"report task {task_id} answers RUNNING again; run the DAG again")
+            url = _signed(report.files["user_order_log"])
+            return _land(client, url, kind="history", day=report.end_date.isoformat())
+    except _api_errors() as exc:
+        raise _fail(str(exc)) from None
+
+
+def max_download_bytes() -> int:
+    """``sales_mart_max_download_mb`` (default 1024): a larger file fails the download."""
+    return int(float(setting("sales_mart_max_download_mb", 1024)) * 1024 * 1024)
+
+
+def retention_days() -> float:
+    """``sales_mart_landing_retention_days`` (default 30; 0 keeps raw files forever)."""
+    return float(setting("sales_mart_landing_retention_days", 30))
+
+
+def prune_landing(folder: Path, days: float, now: float | None = None) -> list[Path]:
+    """Deletes raw files of ``folder`` last written more than ``days`` ago; returns them."""
+    if days <= 0:
+        return []
+    cutoff = (time.time() if now is None else now) - days * 86400
+    old = [p for p in folder.glob("*.csv") if p.is_file() and p.stat().st_mtime < cutoff]
+    for path in old:
+        path.unlink(missing_ok=True)
+    if old:
+        log.info("removed %d raw file(s) older than %g days from %s", len(old), days, folder)
+    return old
+
+
+def _land(client, url: str, *, kind: str, day: str) -> dict[str, Any]:
+    """Downloads one file into the landing folder (kept there, mode 0640, named by date and
+    checksum; files older than the retention are removed).
 
     Gate 1: the download is complete (the client checks Content-Length) and non-empty.
     """
     folder = landing_dir() / kind
     folder.mkdir(parents=True, exist_ok=True)
     incoming = folder / f".{kind}_{day}.{os.getpid()}.download"
-    try:
-        with api_client() as client:
-            result = client.download(url, incoming)
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    result = client.download(url, incoming, max_bytes=max_download_bytes())
     prefix = "user_order_log" if kind == "history" else "user_order_log_inc"
     path = folder / landing_name(prefix, day, result.sha256)
     os.replace(result.path, path)
     log.info("raw file kept at %s (%d bytes, %d rows, sha256 %s)", path, result.bytes,
              result.rows, result.sha256)
+    prune_landing(folder, retention_days())
     if result.rows == 0:
         what = "0 bytes" if result.bytes == 0 else "a header and no rows"
         raise _fail(f"gate 1 (file generated): the file for {day} is empty ({what}); "
