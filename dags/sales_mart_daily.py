@@ -13,13 +13,16 @@ For the run's logical date `ds`:
 3. `copy_to_staging`: one `COPY` into `staging.user_order_inc` (a load in `staging.load_log`);
 4. `ingest`: `CALL staging.ingest_load(load_id)`;
 5. gates, one `SQLCheckOperator` each (files of `db/checks`): `staging_has_rows` (gate 1),
-   `more_than_three_customers` (gate 2), `rows_reconcile`, `staged_rows_valid`,
-   `reject_share_within_threshold` (Variable `sales_mart_max_reject_share`, default 0.01);
-6. `merge_increment`: `CALL mart.merge_increment(ds)`; `refresh_retention`:
-   `CALL mart.refresh_retention()`; final check `net_revenue_reconciles`.
+   `more_than_three_customers` (gate 2), `rows_dated_on_delivery_day`, `rows_reconcile`,
+   `staged_rows_valid`, `reject_share_within_threshold` (Variable
+   `sales_mart_max_reject_share`, default 0.01);
+6. `publish`: `CALL mart.publish_load(load_id, share)`: the gates again, the merge into the
+   mart, the reconciliation and the refresh of the retention views, in **one transaction**;
+7. `net_revenue_reconciles`: a read-only confirmation of the published day.
 
 Any failed task e-mails Variable `sales_mart_alert_email` through connection `sales_smtp`; a
-failure after the COPY also marks the load `failed` in `staging.load_log`. Re-running a date is
+failure after the COPY also marks the load `failed` in `staging.load_log`, and the mart is
+exactly as before (the day's earlier delivery, if any, stays published). Re-running a date is
 safe. Only the API tasks retry (exponential backoff). See docs/airflow.md.
 """
 
@@ -75,12 +78,7 @@ def sales_mart_daily():
         return pipeline.ingest(load_id)
 
     load_id = copy_to_staging(download(get_increment(wait_for_report(generate_report()))))
-    pipeline.load_into_mart(
-        ingest(load_id),
-        merge_task_id="merge_increment",
-        merge_sql="call mart.merge_increment(%(day)s::date)",
-        merge_parameters={"day": "{{ ds }}"},
-    )
+    pipeline.load_into_mart(ingest(load_id))
 
 
 sales_mart_daily()

@@ -11,8 +11,8 @@ the daily runs (SPEC §6); loading it again is safe.
    an incomplete or empty file fails here (gate 1);
 3. `copy_to_staging` (one `COPY`), `ingest` (`CALL staging.ingest_load(load_id)`);
 4. gates, one `SQLCheckOperator` each (files of `db/checks`), as in the daily DAG;
-5. `merge_load`: `CALL mart.merge_load(load_id)`; `refresh_retention`:
-   `CALL mart.refresh_retention()`; final check `net_revenue_reconciles`.
+5. `publish`: `CALL mart.publish_load(load_id, share)` (gates again, merge, reconciliation,
+   refresh, in one transaction); `net_revenue_reconciles`: a read-only confirmation.
 
 Failures e-mail Variable `sales_mart_alert_email` through connection `sales_smtp`; a failure
 after the COPY marks the load `failed` in `staging.load_log`. See docs/airflow.md.
@@ -63,12 +63,7 @@ def sales_mart_history():
         return pipeline.ingest(load_id)
 
     load_id = copy_to_staging(download(wait_for_report(generate_report())))
-    pipeline.load_into_mart(
-        ingest(load_id),
-        merge_task_id="merge_load",
-        merge_sql="call mart.merge_load(%(load_id)s::bigint)",
-        merge_parameters={"load_id": pipeline.LOAD_ID_TEMPLATE},
-    )
+    pipeline.load_into_mart(ingest(load_id))
 
 
 sales_mart_history()

@@ -57,6 +57,7 @@ SMTP_CONN_ID = "sales_smtp"
 # date before start_date would run no task and "succeed"). Scheduling is the timetable's job.
 ANY_DATE = pendulum.datetime(1970, 1, 1, tz="UTC")
 COPY_TASK_ID = "copy_to_staging"
+PUBLISH_TASK_ID = "publish"
 # The run's load id, as a template for the SQL tasks after the COPY.
 LOAD_ID_TEMPLATE = "{{ ti.xcom_pull(task_ids='" + COPY_TASK_ID + "') | int }}"
 
@@ -481,10 +482,10 @@ def after_copy_args() -> dict[str, Any]:
     return {"on_failure_callback": [mark_load_failed, notify_failure]}
 
 
-def load_into_mart(ingested, *, merge_task_id: str, merge_sql: str,
-                   merge_parameters: dict[str, str] | None = None) -> None:
-    """Inside a DAG: after the ingest task, the gates (one check file each), the merge CALL, the
-    refresh CALL and the final checks, in that order — the same for every DAG."""
+def load_into_mart(ingested) -> None:
+    """Inside a DAG: after the ingest task, the gates (one check file each), then ``publish``
+    (``CALL mart.publish_load``: the gates again, merge, reconciliation and refresh in one
+    transaction, so a failure leaves the mart as it was), then a read-only confirmation."""
     from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
     from airflow.sdk import chain
 
@@ -492,13 +493,9 @@ def load_into_mart(ingested, *, merge_task_id: str, merge_sql: str,
 
     args = after_copy_args()
     gates = [CheckFileOperator(check=name, **args) for name in warehouse.GATE_CHECKS]
-    merge = SQLExecuteQueryOperator(
-        task_id=merge_task_id, conn_id=DWH_CONN_ID, hook_params=dwh_hook_params(),
-        sql=merge_sql, parameters=merge_parameters, **args,
+    publish = SQLExecuteQueryOperator(
+        task_id=PUBLISH_TASK_ID, conn_id=DWH_CONN_ID, hook_params=dwh_hook_params(),
+        sql=warehouse.PUBLISH_SQL, parameters=check_parameters(), **args,
     )
-    refresh_retention = SQLExecuteQueryOperator(
-        task_id="refresh_retention", conn_id=DWH_CONN_ID, hook_params=dwh_hook_params(),
-        sql="call mart.refresh_retention()", **args,
-    )
-    final = [CheckFileOperator(check=name, **args) for name in warehouse.FINAL_CHECKS]
-    chain(ingested, *gates, merge, refresh_retention, *final)
+    confirm = [CheckFileOperator(check=name, **args) for name in warehouse.FINAL_CHECKS]
+    chain(ingested, *gates, publish, *confirm)

@@ -6,8 +6,8 @@ hand passes the same COPY, procedures and data-quality checks as one the DAG dow
     copy_file   -> staging.start_load + COPY into staging.user_order_inc   (one transaction)
     ingest      -> CALL staging.ingest_load(load_id)
     run_check   -> one SQL file of db/checks
-    merge       -> CALL mart.merge_increment(date) / mart.merge_load(load_id)
-    refresh     -> CALL mart.refresh_retention()
+    publish     -> CALL mart.publish_load(load_id, max_reject_share): the gates again, merge,
+                   reconciliation and refresh of the retention views, all in one transaction
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ CHECKS_DIR = config.DB_DIR / "checks"
 GATE_CHECKS = (
     "staging_has_rows",
     "more_than_three_customers",
+    "rows_dated_on_delivery_day",
     "rows_reconcile",
     "staged_rows_valid",
     "reject_share_within_threshold",
 )
-# Run after the merge, in the merge's transaction.
+# Asserted inside mart.publish_load, then confirmed read-only after it.
 FINAL_CHECKS = ("net_revenue_reconciles",)
+PUBLISH_SQL = "call mart.publish_load(%(load_id)s::bigint, %(max_reject_share)s::numeric)"
 DEFAULT_MAX_REJECT_SHARE = 0.01
 
 
@@ -79,6 +81,7 @@ class LoadSummary:
     rows_loaded: int
     rows_duplicate: int
     rows_rejected: int
+    rows_conflicting: int = 0
     checks: list[CheckResult] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -86,7 +89,7 @@ class LoadSummary:
         return (
             f"load {self.load_id} ({self.source} {day}): read {self.rows_read}, "
             f"loaded {self.rows_loaded}, duplicate {self.rows_duplicate}, "
-            f"rejected {self.rows_rejected}"
+            f"conflicting {self.rows_conflicting}, rejected {self.rows_rejected}"
         )
 
 
@@ -230,6 +233,21 @@ def upgrade(url: str | None = None) -> UpgradeReport:
     return UpgradeReport(created, [p.name for p in procedures], rebuilt, unchanged)
 
 
+GRANTS_FILE = "900_grants.sql"
+
+
+def apply_grants(url: str) -> None:
+    """Re-applies db/procedures/900_grants.sql (the last step of every upgrade): who may
+    connect and run what. A database copied from another (CREATE DATABASE ... TEMPLATE) does
+    not keep its database-level privileges, so a copy needs this before it is used."""
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute((config.DB_DIR / "procedures" / GRANTS_FILE).read_text())
+    finally:
+        conn.close()
+
+
 # --- one load, step by step ---------------------------------------------------------------
 
 
@@ -321,7 +339,8 @@ def load_summary(conn, load_id: int) -> LoadSummary:
     with conn, conn.cursor() as cur:
         cur.execute(
             """
-            select source, delivery_date, rows_read, rows_loaded, rows_duplicate, rows_rejected
+            select source, delivery_date, rows_read, rows_loaded, rows_duplicate, rows_rejected,
+                rows_conflicting
             from staging.load_log where load_id = %s
             """,
             (load_id,),
@@ -340,9 +359,21 @@ def check_sql(name: str) -> str:
     return path.read_text()
 
 
+def reject_share(value: float | str | None) -> float:
+    """The share of rejected rows a load may have: a number from 0 to 1."""
+    if value is None or value == "":
+        return DEFAULT_MAX_REJECT_SHARE
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        share = float("nan")
+    if not 0 <= share <= 1:  # also refuses nan
+        raise LoadError(f"max reject share must be a number from 0 to 1 (e.g. 0.01), got {value!r}")
+    return share
+
+
 def check_parameters(load_id: int, max_reject_share: float | None = None) -> dict:
-    share = DEFAULT_MAX_REJECT_SHARE if max_reject_share is None else max_reject_share
-    return {"load_id": load_id, "max_reject_share": share}
+    return {"load_id": load_id, "max_reject_share": reject_share(max_reject_share)}
 
 
 def run_check(cur, name: str, parameters: dict) -> CheckResult:
@@ -380,29 +411,28 @@ def load_file(
     role: str | None = None,
     max_reject_share: float | None = None,
 ) -> LoadSummary:
-    """COPY -> ingest -> gates -> merge + refresh + final checks, as the DAG does it.
+    """COPY -> ingest -> gates -> publish -> confirmation, as the DAG does it.
 
-    The merge, the refresh and the final checks share one transaction: the mart changes only
-    when all of them pass. Raises LoadError (with a message for a person) otherwise.
+    The publish (gates again, merge, reconciliation, refresh) is one CALL in one transaction:
+    the mart changes only when all of it passes. Raises LoadError (with a message for a
+    person) otherwise, after marking the load failed.
     """
     if history == (delivery_date is not None):
         raise LoadError("give either a delivery date (increment) or history=True (full report)")
     source = "history" if history else "increment"
+    params_share = reject_share(max_reject_share)
     role = config.dwh_role() if role is None else role
     conn = connect(url, role=role)
     try:
         load_id = copy_file(conn, path, source=source, delivery_date=delivery_date)
         try:
             summary = ingest(conn, load_id)
-            params = check_parameters(load_id, max_reject_share)
+            params = check_parameters(load_id, params_share)
             with conn, conn.cursor() as cur:
                 summary.checks += run_checks(cur, GATE_CHECKS, params)
             with conn, conn.cursor() as cur:
-                if history:
-                    cur.execute("call mart.merge_load(%s)", (load_id,))
-                else:
-                    cur.execute("call mart.merge_increment(%s)", (delivery_date,))
-                cur.execute("call mart.refresh_retention()")
+                cur.execute(PUBLISH_SQL, params)
+            with conn, conn.cursor() as cur:
                 summary.checks += run_checks(cur, FINAL_CHECKS, params)
         except CheckFailed as exc:
             fail_load(conn, load_id, str(exc))
@@ -411,7 +441,7 @@ def load_file(
             message = f"load {load_id} of {path} failed: {str(exc).strip()}"
             fail_load(conn, load_id, message)
             raise LoadError(message) from exc
-        final = load_summary(conn, load_id)  # counts as journalled after the merge
+        final = load_summary(conn, load_id)  # counts as journalled after the publish
         final.checks = summary.checks
         return final
     finally:

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     load = sub.add_parser(
         "load",
-        help="load one user_order_log file: COPY -> staging -> gates -> merge -> refresh",
+        help="load one user_order_log file: COPY -> staging -> gates -> publish (merge + refresh)",
         description="Loads a user_order_log file through the same path and data-quality gates "
         "the DAG uses. Exit status 0 only when the data landed; otherwise the mart is unchanged.",
     )
@@ -30,11 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--history", action="store_true", help="the file is a full report")
     load.add_argument(
         "--max-reject-share",
-        type=float,
+        type=_reject_share,
         default=warehouse.DEFAULT_MAX_REJECT_SHARE,
-        help="largest share of rejected rows that still loads (default %(default)s)",
+        help="largest share of rejected rows that still loads, 0 to 1 (default %(default)s)",
     )
     load.set_defaults(func=cmd_load)
+
+
+def _reject_share(value: str) -> float:
+    try:
+        return warehouse.reject_share(value)
+    except warehouse.LoadError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -68,5 +75,5 @@ def cmd_load(args: argparse.Namespace) -> int:
     print(summary.describe())
     for check in summary.checks:
         print(f"  check {check.name}: passed ({check.detail})")
-    print("merged into mart.f_sales; retention views refreshed")
+    print("published: merged into mart.f_sales, retention views refreshed")
     return 0

@@ -58,6 +58,7 @@ postgresql = factories.postgresql("postgresql_noproc")
 def dwh_url(postgresql, monkeypatch) -> str:
     """URL of this test's fresh, upgraded warehouse; also exported as SALES_DWH_URL."""
     url = _url(postgresql.info.dbname)
+    warehouse.apply_grants(url)  # a copy of the template does not keep database privileges
     monkeypatch.setenv("SALES_DWH_URL", url)
     monkeypatch.delenv("SALES_DWH_ROLE", raising=False)
     return url
@@ -93,6 +94,7 @@ def fresh_warehouse(postgresql_noproc):
             cur.execute(f'create database "{name}" template "{postgresql_noproc.template_dbname}"')
         admin.close()
         made.append(name)
+        warehouse.apply_grants(_url(name))
         return _url(name)
 
     yield make

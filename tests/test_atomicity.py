@@ -45,38 +45,3 @@ def test_merge_procedure_called_in_a_transaction_block_is_rolled_back(dwh, files
     finally:
         conn.close()
     assert fetch(dwh, "select count(*) from mart.f_sales") == [(0,)]
-
-
-def test_fact_writer_rejects_a_fact_without_its_dimension_rows(dwh_url):
-    """mart.write_facts skips the row-by-row FK triggers, so its set-based check must catch
-    what they would have: here a winner whose customer is not in d_customer."""
-    import psycopg2
-    from psycopg2 import errors
-
-    conn = psycopg2.connect(dwh_url, options="-c role=sales_loader")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("insert into mart.d_item values (1, 'Чай')")
-            cur.execute("insert into mart.d_city values (1, 'Москва')")
-            cur.execute(
-                "create temp table merge_winner on commit drop as "
-                "select * from staging.user_order_log limit 0"
-            )
-            cur.execute(
-                "insert into merge_winner (source, delivery_date, uniq_id, load_id, line_no, "
-                "date_time, city_id, customer_id, item_id, quantity, payment_amount, status) "
-                "values ('increment', '2024-03-05', 'abc', 1, 2, '2024-03-05', 1, 404, 1, 1, 100, "
-                "'shipped')"
-            )
-            cur.execute("create temp table merge_affected on commit drop as select 'abc'::text as uniq_id")
-            cur.execute("grant select on merge_winner, merge_affected to sales_fact_writer")
-            with pytest.raises(errors.ForeignKeyViolation, match="customer 404"):
-                cur.execute("call mart.write_facts()")
-        conn.rollback()
-        with conn.cursor() as cur:
-            cur.execute("select count(*) from mart.f_sales")
-            assert cur.fetchone() == (0,)
-            cur.execute("show session_replication_role")  # restored after the call
-            assert cur.fetchone() == ("origin",)
-    finally:
-        conn.close()

@@ -70,7 +70,7 @@ def test_a_row_with_several_problems_names_them_all(dwh, files):
 
 @pytest.fixture
 def loaded_mart(dwh, files):
-    warehouse.load_file(write_file(files / "ok.csv", GOOD), delivery_date=date(2024, 3, 4))
+    warehouse.load_file(write_file(files / "ok.csv", GOOD), delivery_date=date(2024, 3, 5))
     return mart_dump(dwh)
 
 

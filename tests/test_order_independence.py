@@ -34,9 +34,10 @@ def make_files(files, seed=7):
                   first_name="Новое имя" if d == 4 and k == 0 else None)
             for k in range(25)
         ]
-        for old in rng.sample(seen, min(len(seen), 4)):  # re-delivered lines, some now refunded
-            orders.append(Order(old.uniq, old.day, old.customer, old.item, old.city, old.quantity,
-                                status=rng.choice(["shipped", "refunded"])))
+        # re-delivered lines, some now refunded, dated on the day that delivers them
+        for old in rng.sample(seen, min(len(seen), 4)):
+            orders.append(Order(old.uniq, day.isoformat(), old.customer, old.item, old.city,
+                                old.quantity, status=rng.choice(["shipped", "refunded"])))
         seen += orders[:25]
         paths[day] = write_file(files / f"{day}.csv", orders + orders[:8])
     return paths

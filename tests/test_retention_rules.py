@@ -124,10 +124,10 @@ def test_name_that_changes_takes_the_latest_delivery_in_any_load_order(dwh, file
 def test_later_delivery_of_a_uniq_id_wins_and_refund_turns_negative(dwh, files):
     others = [Order(n, "2024-03-05", customer=n) for n in (11, 12, 13)]
     day1 = write_file(files / "d1.csv", [Order(1, "2024-03-05", customer=10, quantity=2), *others])
-    # The next day's file repeats uniq 1 as refunded.
+    # The next day's file repeats uniq 1 as refunded (dated on its own day, as every real row).
     day2 = write_file(
         files / "d2.csv",
-        [Order(1, "2024-03-05", customer=10, quantity=2, status="refunded"),
+        [Order(1, "2024-03-06", customer=10, quantity=2, status="refunded"),
          *[Order(n + 10, "2024-03-06", customer=n) for n in (11, 12, 13)]],
     )
     warehouse.load_file(day2, delivery_date=date(2024, 3, 6))

@@ -65,9 +65,10 @@ def test_loader_cannot_drop_alter_or_create(as_role, statement):
         cur.execute(statement)
 
 
-def test_loader_can_run_the_pipeline_procedures(as_role):
+def test_loader_can_run_the_pipeline_procedures(as_role, dwh):
     cur = as_role("sales_loader")
-    cur.execute("call mart.merge_increment('2024-03-05')")
+    with pytest.raises(errors.RaiseException, match="no increment of 2024-03-05 is waiting"):
+        cur.execute("call mart.merge_increment('2024-03-05')")
     cur.execute("call mart.refresh_retention()")
     cur.execute("select current_user")
     assert cur.fetchone() == ("sales_loader",)

@@ -80,7 +80,7 @@ def test_load_command_lands_data_and_exits_zero(dwh, files):
     path = write_file(files / "d.csv", [Order(n, "2024-03-05", customer=n) for n in (10, 11, 12, 13)])
     done = run_load(path, "--date", "2024-03-05")
     assert done.returncode == 0, done.stderr
-    assert "read 4, loaded 4, duplicate 0, rejected 0" in done.stdout
+    assert "read 4, loaded 4, duplicate 0, conflicting 0, rejected 0" in done.stdout
     assert fetch(dwh, "select count(*) from mart.f_sales") == [(4,)]
 
 

@@ -1,6 +1,5 @@
--- Gate 2: the day has more than three customers.
+-- One row (passed, detail); the rule lives in db/procedures/025_staging_checks.sql.
 select
-    count(distinct s.customer_id) > 3 as passed,
-    'distinct customers: ' || count(distinct s.customer_id) || ' (need more than 3)' as detail
-from staging.user_order_log as s
-where s.load_id = %(load_id)s
+    c.passed,
+    c.detail
+from staging.more_than_three_customers(%(load_id)s::bigint) as c

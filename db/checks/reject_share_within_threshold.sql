@@ -1,9 +1,5 @@
--- The share of rejected rows stays under a threshold (default 1 per cent).
+-- One row (passed, detail); the rule lives in db/procedures/025_staging_checks.sql.
 select
-    coalesce(l.rows_rejected, 0) <= %(max_reject_share)s * greatest(coalesce(l.rows_read, 0), 1)
-        as passed,
-    'rejected rows: ' || coalesce(l.rows_rejected, 0) || ' of ' || coalesce(l.rows_read, 0)
-    || ' (limit ' || round(100 * %(max_reject_share)s::numeric, 2) || ' per cent);'
-    || ' see staging.user_order_log_rejects where load_id = ' || l.load_id as detail
-from staging.load_log as l
-where l.load_id = %(load_id)s
+    c.passed,
+    c.detail
+from staging.reject_share_within_threshold(%(load_id)s::bigint, %(max_reject_share)s::numeric) as c

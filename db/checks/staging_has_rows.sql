@@ -1,9 +1,5 @@
--- Gate 1, "the file was generated": the load put rows into staging.
--- One row: passed, detail (for SQLCheckOperator every value must be truthy to pass).
+-- One row (passed, detail); the rule lives in db/procedures/025_staging_checks.sql.
 select
-    coalesce(l.rows_loaded, 0) > 0 as passed,
-    'rows loaded into staging: ' || coalesce(l.rows_loaded, 0)
-    || ' (read ' || coalesce(l.rows_read, 0) || ', rejected ' || coalesce(l.rows_rejected, 0)
-    || ') for ' || l.source || ' ' || coalesce(l.delivery_date::text, '?') as detail
-from staging.load_log as l
-where l.load_id = %(load_id)s
+    c.passed,
+    c.detail
+from staging.staging_has_rows(%(load_id)s::bigint) as c

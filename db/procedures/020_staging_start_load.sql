@@ -33,6 +33,24 @@ as $$
     ), '')
 $$;
 
+-- What is wrong with a delivery date, in words; NULL when it can be loaded.
+create or replace function staging.delivery_date_problem(p_delivery_date date)
+returns text
+language sql
+stable
+as $$
+    select case
+        when p_delivery_date is null then null
+        when not exists (select from mart.d_calendar as c where c.date_actual = p_delivery_date)
+            then 'delivery date ' || p_delivery_date || ' is outside the calendar '
+                || (select min(c.date_actual) || '..' || max(c.date_actual) from mart.d_calendar as c)
+        -- current_date: the one place the clock counts, to refuse deliveries from the future
+        when p_delivery_date > current_date + 1
+            then 'delivery date ' || p_delivery_date || ' is after tomorrow ('
+                || (current_date + 1) || ')'
+    end
+$$;
+
 -- Opens a load: checks the header, journals the file, and makes the landing table's load_id
 -- default point at it for the COPY that follows in the same transaction. Loads are serialized
 -- (transaction-scoped advisory lock) so a COPY's line sequence is contiguous.
@@ -61,6 +79,14 @@ begin
     end if;
     if p_source = 'increment' and p_delivery_date is null then
         raise exception 'an increment needs its delivery date' using errcode = 'null_value_not_allowed';
+    end if;
+    -- A delivery date outside the calendar, or after tomorrow, would outrank every real
+    -- delivery for good (the latest-dated delivery wins).
+    v_problem := staging.delivery_date_problem(p_delivery_date);
+    if v_problem is not null then
+        raise exception 'file % refused: %', p_file_name, v_problem
+            using errcode = 'invalid_datetime_format',
+                  hint = 'Give the day the increment was delivered for (YYYY-MM-DD).';
     end if;
     perform pg_advisory_xact_lock(hashtext('sales_mart.copy_landing'));
     insert into staging.load_log (source, delivery_date, file_name, header, file_sha256, file_bytes)
@@ -95,12 +121,19 @@ as $$
     returning load_id
 $$;
 
--- Marks a load failed (a gate or a later step stopped it) and frees its landing rows.
+-- Marks a load failed (a gate or a later step stopped it) and frees its landing and staged
+-- rows: a failed load changes nothing but the journal and its rejects. A published load stays
+-- published (the mart holds it); the error is only noted.
 create or replace procedure staging.fail_load(p_load_id bigint, p_error text)
 language sql
 as $$
     update staging.load_log
-    set status = 'failed', error = p_error, finished_at = clock_timestamp()
-    where load_id = p_load_id and status <> 'merged';
+    set status = case when status = 'merged' then status else 'failed' end,
+        error = case when status = 'merged' then concat_ws('; ', error, p_error) else p_error end,
+        finished_at = clock_timestamp()
+    where load_id = p_load_id;
     delete from staging.user_order_inc where load_id = p_load_id;
+    delete from staging.user_order_log as s
+    where s.load_id = p_load_id
+        and not exists (select from staging.published_delivery as p where p.load_id = p_load_id);
 $$;

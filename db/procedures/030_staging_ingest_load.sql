@@ -1,7 +1,9 @@
 -- Ingests one COPYed file from the landing table into staging.user_order_log, set-based:
 -- validates every row (bad ones go to the rejects table with line, column, value and reason),
 -- defaults status to 'shipped' for old-format files, keeps one row per uniq_id and delivery day
--- (the last by order time, then line), replaces the delivery's earlier rows, journals counts.
+-- (the latest order time, then the last line), lists lines that lose to a line of the same
+-- uniq_id with other content as conflicts, journals counts. Earlier deliveries of the same days
+-- stay untouched: the load replaces them only when it is published (mart.publish_load).
 create or replace procedure staging.ingest_load(p_load_id bigint)
 language plpgsql
 set work_mem = '256MB'  -- grouping a million-row file stays in memory
@@ -12,7 +14,9 @@ declare
     v_read bigint;
     v_rejected bigint;
     v_loaded bigint;
+    v_conflicting bigint;
     v_calendar daterange;
+    v_latest date := current_date + 1;  -- rows dated after tomorrow are refused
 begin
     select * into v_load from staging.load_log where load_id = p_load_id for update;
     if not found then
@@ -58,6 +62,7 @@ begin
                 when t.ts is null then 'date_time is not a date like 2024-02-25T00:00:00'
                 when not v_calendar @> t.ts::date then 'date_time is outside the calendar '
                     || lower(v_calendar) || '..' || (upper(v_calendar) - 1)
+                when t.ts::date > v_latest then 'date_time is after tomorrow (' || v_latest || ')'
             end as p_date_time,
             staging.whole_number_problem('city_id', l.city_id) as p_city_id,
             staging.whole_number_problem('customer_id', l.customer_id) as p_customer_id,
@@ -108,46 +113,23 @@ begin
     where r.problems <> '';
     get diagnostics v_rejected = row_count;
 
-    -- A re-delivered day replaces that day's rows from the same source.
-    delete from staging.user_order_log as s
-    where s.source = v_load.source
-        and s.delivery_date in (
-            select r.ts::date
-            from ingest_row as r
-            where v_load.source = 'history' and r.problems = ''
-            union all
-            select v_load.delivery_date
-            where v_load.source = 'increment'
-        );
-
-    insert into staging.user_order_log (
-        source, delivery_date, uniq_id, load_id, line_no, date_time, city_id, city_name,
-        customer_id, first_name, last_name, item_id, item_name, quantity, payment_amount, status
-    )
-    select distinct on (delivery_date, uniq_id)
-        v_load.source,
-        delivery_date,
-        uniq_id,
-        p_load_id,
-        line_no,
-        ts,
-        city_id,
-        city_name,
-        customer_id,
-        first_name,
-        last_name,
-        item_id,
-        item_name,
-        quantity,
-        payment_amount,
-        status
+    -- Valid rows, normalized; per uniq_id and delivery day the latest order time, then the
+    -- last line, wins (pick = 1).
+    drop table if exists pg_temp.ingest_valid;
+    create temp table ingest_valid on commit drop as
+    select
+        v.*,
+        row_number() over (
+            partition by v.delivery_date, v.uniq_id order by v.date_time desc, v.line_no desc
+        ) as pick
     from (
         select
             case v_load.source when 'increment' then v_load.delivery_date else r.ts::date end
                 as delivery_date,
             btrim(r.uniq_id) as uniq_id,
             r.line_no,
-            r.ts,
+            r.line_nos,
+            r.ts as date_time,
             btrim(r.city_id)::integer as city_id,
             btrim(r.city_name) as city_name,
             btrim(r.customer_id)::integer as customer_id,
@@ -160,9 +142,41 @@ begin
             case when v_has_status then lower(btrim(r.status)) else 'shipped' end as status
         from ingest_row as r
         where r.problems = ''
-    ) as valid
-    order by delivery_date, uniq_id, ts desc, line_no desc;
+    ) as v;
+
+    insert into staging.user_order_log (
+        source, delivery_date, uniq_id, load_id, line_no, date_time, city_id, city_name,
+        customer_id, first_name, last_name, item_id, item_name, quantity, payment_amount, status
+    )
+    select
+        v_load.source, v.delivery_date, v.uniq_id, p_load_id, v.line_no, v.date_time, v.city_id,
+        v.city_name, v.customer_id, v.first_name, v.last_name, v.item_id, v.item_name,
+        v.quantity, v.payment_amount, v.status
+    from ingest_valid as v
+    where v.pick = 1;
     get diagnostics v_loaded = row_count;
+
+    -- Lines of the same uniq_id and day whose content differs from the winner's are
+    -- conflicts; the rest are plain duplicates (same content, e.g. other blanks or id).
+    insert into staging.user_order_log_conflicts (
+        load_id, file_name, line_no, uniq_id, delivery_date, winning_line_no, raw_row
+    )
+    select p_load_id, v_load.file_name, line.line_no, v.uniq_id, v.delivery_date, w.line_no,
+        to_jsonb(r) - 'line_nos' - 'line_no' - 'ts' - 'problems'
+        - 'p_uniq_id' - 'p_date_time' - 'p_city_id' - 'p_customer_id' - 'p_item_id'
+        - 'p_quantity' - 'p_payment_amount' - 'p_status'
+    from ingest_valid as v
+    join ingest_valid as w
+        on w.delivery_date = v.delivery_date and w.uniq_id = v.uniq_id and w.pick = 1
+    join ingest_row as r on r.line_no = v.line_no  -- a group's last line names it
+    cross join lateral unnest(v.line_nos) as line (line_no)
+    where v.pick > 1
+        and (v.date_time, v.city_id, v.city_name, v.customer_id, v.first_name, v.last_name,
+            v.item_id, v.item_name, v.quantity, v.payment_amount, v.status)
+        is distinct from
+        (w.date_time, w.city_id, w.city_name, w.customer_id, w.first_name, w.last_name,
+            w.item_id, w.item_name, w.quantity, w.payment_amount, w.status);
+    get diagnostics v_conflicting = row_count;
 
     select coalesce(sum(cardinality(line_nos)), 0) into v_read from ingest_row;
 
@@ -170,7 +184,8 @@ begin
     set rows_read = v_read,
         rows_loaded = v_loaded,
         rows_rejected = v_rejected,
-        rows_duplicate = v_read - v_rejected - v_loaded,
+        rows_conflicting = v_conflicting,
+        rows_duplicate = v_read - v_rejected - v_conflicting - v_loaded,
         delivery_date = coalesce(
             delivery_date,
             (select max(delivery_date) from staging.user_order_log where load_id = p_load_id)
@@ -180,6 +195,6 @@ begin
     where load_id = p_load_id;
 
     delete from staging.user_order_inc where load_id = p_load_id;
-    drop table ingest_row;
+    drop table ingest_row, ingest_valid;
 end
 $$;

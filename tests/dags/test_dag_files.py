@@ -16,12 +16,11 @@ from sales_mart import warehouse
 
 DAILY_TASKS = [
     "generate_report", "wait_for_report", "get_increment", "download", "copy_to_staging",
-    "ingest", *warehouse.GATE_CHECKS, "merge_increment", "refresh_retention",
-    *warehouse.FINAL_CHECKS,
+    "ingest", *warehouse.GATE_CHECKS, "publish", *warehouse.FINAL_CHECKS,
 ]
 HISTORY_TASKS = [
     "generate_report", "wait_for_report", "download", "copy_to_staging", "ingest",
-    *warehouse.GATE_CHECKS, "merge_load", "refresh_retention", *warehouse.FINAL_CHECKS,
+    *warehouse.GATE_CHECKS, "publish", *warehouse.FINAL_CHECKS,
 ]
 API_TASKS = {"generate_report", "wait_for_report", "get_increment", "download"}
 

@@ -102,7 +102,7 @@ def test_a_failing_gate_fails_the_run_keeps_the_mart_and_sends_one_email(
     assert state == "failed"
     assert tasks[task][0] == "failed"
     assert [t for t, (s, _) in tasks.items() if s == "failed"] == [task]
-    assert tasks["merge_increment"][0] == "upstream_failed"
+    assert tasks["publish"][0] == "upstream_failed"
     assert mart_dump(dwh) == loaded  # the mart exactly as before
 
     mails = pipeline.smtp.take()

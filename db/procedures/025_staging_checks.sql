@@ -1,0 +1,222 @@
+-- The data-quality checks of a load, one function each: a row (passed, detail), detail never
+-- empty. The check files of db/checks (what the DAG's SQLCheckOperator tasks and the command
+-- line run, one by one, for a readable failure) select from these, and mart.publish_load
+-- asserts them again inside the publishing transaction: one definition of every rule.
+
+-- Gate 1, "the file was generated": the load put rows into staging.
+create or replace function staging.staging_has_rows(p_load_id bigint)
+returns table (passed boolean, detail text)
+language sql
+stable
+as $$
+    select
+        coalesce(l.rows_loaded, 0) > 0,
+        'rows loaded into staging: ' || coalesce(l.rows_loaded, 0)
+        || ' (read ' || coalesce(l.rows_read, 0) || ', rejected ' || coalesce(l.rows_rejected, 0)
+        || ') for ' || l.source || ' ' || coalesce(l.delivery_date::text, '?')
+    from staging.load_log as l
+    where l.load_id = p_load_id
+$$;
+
+-- Gate 2: the delivery has more than three customers.
+create or replace function staging.more_than_three_customers(p_load_id bigint)
+returns table (passed boolean, detail text)
+language sql
+stable
+as $$
+    select
+        count(distinct s.customer_id) > 3,
+        'distinct customers: ' || count(distinct s.customer_id) || ' (need more than 3)'
+    from staging.user_order_log as s
+    where s.load_id = p_load_id
+$$;
+
+-- An increment holds the orders of its own day (true of every real file): a file whose rows
+-- carry another day (or a full report given an increment's date) is refused, naming both.
+create or replace function staging.rows_dated_on_delivery_day(p_load_id bigint)
+returns table (passed boolean, detail text)
+language sql
+stable
+as $$
+    select
+        l.source = 'history'
+        or count(s.uniq_id) filter (where s.date_time::date <> l.delivery_date) = 0,
+        case
+            when l.source = 'history'
+                then 'a full report: every row is delivered on its own order day'
+            when count(s.uniq_id) filter (where s.date_time::date <> l.delivery_date) = 0
+                then 'every row is dated on the delivery day ' || l.delivery_date
+            else count(s.uniq_id) filter (where s.date_time::date <> l.delivery_date)
+                || ' of ' || count(s.uniq_id) || ' rows are dated '
+                || min(s.date_time::date) filter (where s.date_time::date <> l.delivery_date)
+                || coalesce('..' || nullif(
+                    max(s.date_time::date) filter (where s.date_time::date <> l.delivery_date),
+                    min(s.date_time::date) filter (where s.date_time::date <> l.delivery_date)
+                )::text, '')
+                || ', not the delivery day ' || l.delivery_date
+                || '; load an increment with the day it was delivered for,'
+                || ' or a full report with --history'
+        end
+    from staging.load_log as l
+    left join staging.user_order_log as s on s.load_id = l.load_id
+    where l.load_id = p_load_id
+    group by l.load_id, l.source, l.delivery_date
+$$;
+
+-- Every line read is accounted for: read = loaded + duplicate + conflicting + rejected, and
+-- staging, the conflicts and the rejects tables hold exactly those counts.
+create or replace function staging.rows_reconcile(p_load_id bigint)
+returns table (passed boolean, detail text)
+language sql
+stable
+as $$
+    select
+        coalesce(
+            l.rows_read
+            = l.rows_loaded + l.rows_duplicate + l.rows_conflicting + l.rows_rejected
+            and l.rows_loaded = (
+                select count(*) from staging.user_order_log as s where s.load_id = l.load_id
+            )
+            and l.rows_conflicting = (
+                select count(*) from staging.user_order_log_conflicts as c
+                where c.load_id = l.load_id
+            )
+            and l.rows_rejected = (
+                select count(*) from staging.user_order_log_rejects as r
+                where r.load_id = l.load_id
+            ),
+            false
+        ),
+        'read ' || coalesce(l.rows_read::text, '?') || ' = loaded '
+        || coalesce(l.rows_loaded::text, '?') || ' + duplicate '
+        || coalesce(l.rows_duplicate::text, '?') || ' + conflicting '
+        || coalesce(l.rows_conflicting::text, '?') || ' + rejected '
+        || coalesce(l.rows_rejected::text, '?')
+    from staging.load_log as l
+    where l.load_id = p_load_id
+$$;
+
+-- The load's staged rows obey the mart's rules (what ingest should have guaranteed): keys
+-- present, quantity >= 1, an amount >= 0 with at most two decimals, a known status, a day in
+-- the calendar.
+create or replace function staging.staged_rows_valid(p_load_id bigint)
+returns table (passed boolean, detail text)
+language sql
+stable
+as $$
+    select
+        count(s.uniq_id) filter (where b.broken) = 0,
+        'rows breaking a rule: ' || count(s.uniq_id) filter (where b.broken)
+        || ' of ' || count(s.uniq_id)
+    from staging.user_order_log as s
+    cross join lateral (
+        select
+            s.uniq_id = '' or s.customer_id is null or s.item_id is null or s.city_id is null
+            or s.quantity < 1 or s.payment_amount < 0
+            or s.payment_amount <> round(s.payment_amount, 2)
+            or s.status not in ('shipped', 'refunded')
+            or not exists (
+                select from mart.d_calendar as c where c.date_actual = s.date_time::date
+            ) as broken
+    ) as b
+    where s.load_id = p_load_id
+$$;
+
+-- The share of rejected lines stays within a threshold (0..1; default 1 per cent).
+create or replace function staging.reject_share_within_threshold(
+    p_load_id bigint, p_max_reject_share numeric
+)
+returns table (passed boolean, detail text)
+language sql
+stable
+as $$
+    select
+        coalesce(l.rows_rejected, 0) <= p_max_reject_share * greatest(coalesce(l.rows_read, 0), 1),
+        'rejected rows: ' || coalesce(l.rows_rejected, 0) || ' of ' || coalesce(l.rows_read, 0)
+        || ' (limit ' || round(100 * p_max_reject_share, 2) || ' per cent);'
+        || ' see staging.user_order_log_rejects where load_id = ' || l.load_id
+    from staging.load_log as l
+    where l.load_id = p_load_id
+$$;
+
+-- The gates before a publish, in the order they run; a load passes only when every row passes.
+create or replace function staging.gate_results(p_load_id bigint, p_max_reject_share numeric)
+returns table (check_name text, passed boolean, detail text)
+language sql
+stable
+as $$
+    select 'staging_has_rows', g.passed, g.detail from staging.staging_has_rows(p_load_id) as g
+    union all
+    select 'more_than_three_customers', g.passed, g.detail
+    from staging.more_than_three_customers(p_load_id) as g
+    union all
+    select 'rows_dated_on_delivery_day', g.passed, g.detail
+    from staging.rows_dated_on_delivery_day(p_load_id) as g
+    union all
+    select 'rows_reconcile', g.passed, g.detail from staging.rows_reconcile(p_load_id) as g
+    union all
+    select 'staged_rows_valid', g.passed, g.detail from staging.staged_rows_valid(p_load_id) as g
+    union all
+    select 'reject_share_within_threshold', g.passed, g.detail
+    from staging.reject_share_within_threshold(p_load_id, p_max_reject_share) as g
+$$;
+
+-- After a publish: the mart holds exactly the load's winning rows (those no later-dated
+-- published delivery overrides), row for row, and the same net revenue (refunds negative).
+create or replace function mart.net_revenue_reconciles(p_load_id bigint)
+returns table (passed boolean, detail text)
+language sql
+stable
+as $$
+    with load_row as (
+        select s.* from staging.user_order_log as s where s.load_id = p_load_id
+    ),
+
+    winning as (
+        select
+            r.uniq_id,
+            case r.status when 'refunded' then -r.payment_amount else r.payment_amount end
+                as amount,
+            r.delivery_date,
+            r.source
+        from load_row as r
+        where not exists (
+            select
+            from staging.user_order_log as o
+            join staging.published_delivery as p
+                on p.source = o.source and p.delivery_date = o.delivery_date
+                    and p.load_id = o.load_id
+            where o.uniq_id = r.uniq_id
+                and (o.delivery_date, o.source_rank) > (r.delivery_date, r.source_rank)
+        )
+    ),
+
+    marted as (
+        select f.uniq_id, f.payment_amount as amount, f.delivery_date, f.delivery_source as source
+        from mart.f_sales as f
+        where (f.delivery_date, f.delivery_source) in (
+            select distinct lr.delivery_date, lr.source from load_row as lr
+        )
+    ),
+
+    compared as (
+        select
+            count(w.uniq_id) as staged_n,
+            coalesce(sum(w.amount), 0) as staged_net,
+            count(m.uniq_id) as mart_n,
+            coalesce(sum(m.amount), 0) as mart_net,
+            count(*) filter (
+                where w.uniq_id is null or m.uniq_id is null
+                or (w.amount, w.delivery_date, w.source)
+                is distinct from (m.amount, m.delivery_date, m.source)
+            ) as mismatched
+        from winning as w
+        full join marted as m on m.uniq_id = w.uniq_id
+    )
+
+    select
+        c.mismatched = 0 and c.staged_net = c.mart_net and c.staged_n = c.mart_n,
+        'staging net revenue ' || c.staged_net || ' over ' || c.staged_n || ' rows; mart '
+        || c.mart_net || ' over ' || c.mart_n || ' rows; rows that differ: ' || c.mismatched
+    from compared as c
+$$;

@@ -1,0 +1,304 @@
+-- Publishing a load: the gates, the merge into the mart, the reconciliation and the refresh of
+-- the retention views, in the caller's transaction: all of it commits or none of it does.
+--
+-- The mart is a function of the published deliveries (staging.published_delivery): for every
+-- uniq_id the load touches (delivered by it, or held by the mart from a delivery it replaces)
+-- the winning row is recomputed over the rows of published deliveries only: the latest delivery
+-- day, an increment before the full report on the same day. A load stopped by a gate or failed
+-- at any later step is never published, so it is never eligible, whatever its dates; the
+-- delivery it would have replaced stays published, untouched. So any set of days loaded in any
+-- order, any number of times, gives the same mart. Dimensions take the names of their latest
+-- eligible row; members left without facts go.
+
+-- Earlier signatures, replaced by mart.publish_load and the ones below.
+drop procedure if exists mart.merge_dates(date, date);
+drop procedure if exists mart.merge_increment(date);
+drop procedure if exists mart.merge_load(bigint);
+
+create or replace procedure mart.publish_load(
+    p_load_id bigint, p_max_reject_share numeric default 0.01
+)
+language plpgsql
+as $$
+declare
+    v_load staging.load_log;
+    v_failed record;
+begin
+    if p_max_reject_share is null or p_max_reject_share not between 0 and 1 then
+        raise exception 'max reject share must be between 0 and 1, got %', p_max_reject_share
+            using errcode = 'invalid_parameter_value';
+    end if;
+    -- One publish at a time: two merges deciding winners of the same uniq_id must not interleave.
+    perform pg_advisory_xact_lock(hashtext('sales_mart.merge'));
+
+    select * into v_load from staging.load_log where load_id = p_load_id for update;
+    if not found then
+        raise exception 'load % does not exist', p_load_id
+            using hint = 'See staging.load_log; sales-mart load FILE starts a load.';
+    end if;
+    if v_load.status = 'merged' then
+        raise notice 'load % is already published', p_load_id;
+        return;
+    end if;
+    if v_load.status <> 'ingested' then
+        raise exception 'load % is %, so it cannot be published', p_load_id, v_load.status
+            using detail = coalesce(v_load.error, ''),
+                  hint = 'Load the file again: a new load replaces the published delivery of '
+                      || 'its days only once it passes every gate.';
+    end if;
+
+    -- The gates again, inside the publishing transaction: nothing unchecked gets in, whoever
+    -- calls this.
+    select g.check_name, g.detail into v_failed
+    from staging.gate_results(p_load_id, p_max_reject_share) as g
+    where not g.passed
+    limit 1;
+    if found then
+        raise exception 'data-quality check % failed for load %: %',
+            v_failed.check_name, p_load_id, v_failed.detail
+            using errcode = 'check_violation',
+                  hint = 'Nothing was published; the journal and staging.user_order_log_rejects '
+                      || 'say more.';
+    end if;
+
+    drop table if exists pg_temp.publish_slice, pg_temp.publish_replaced,
+        pg_temp.merge_affected, pg_temp.merge_winner, pg_temp.merge_dimension,
+        pg_temp.merge_old_dimension;
+
+    -- The (source, day) deliveries this load makes, and the published loads it replaces.
+    create temp table publish_slice on commit drop as
+    select distinct s.source, s.delivery_date
+    from staging.user_order_log as s
+    where s.load_id = p_load_id;
+
+    create temp table publish_replaced on commit drop as
+    select p.source, p.delivery_date, p.load_id
+    from staging.published_delivery as p
+    join publish_slice as d on d.source = p.source and d.delivery_date = p.delivery_date;
+
+    insert into staging.published_delivery as p (source, delivery_date, load_id)
+    select d.source, d.delivery_date, p_load_id from publish_slice as d
+    on conflict (source, delivery_date) do update
+        set load_id = excluded.load_id, published_at = clock_timestamp();
+
+    -- Rows of replaced deliveries are no longer eligible; a load left with no published day
+    -- is superseded.
+    delete from staging.user_order_log as s
+    using publish_replaced as r
+    where s.load_id = r.load_id and s.source = r.source and s.delivery_date = r.delivery_date;
+    update staging.load_log as l
+    set status = 'superseded', finished_at = clock_timestamp()
+    where l.load_id in (select r.load_id from publish_replaced as r)
+        and not exists (select from staging.published_delivery as p where p.load_id = l.load_id);
+
+    create temp table merge_affected on commit drop as
+    select s.uniq_id from staging.user_order_log as s where s.load_id = p_load_id
+    union
+    select f.uniq_id
+    from mart.f_sales as f
+    join publish_slice as d on d.delivery_date = f.delivery_date and d.source = f.delivery_source;
+    analyze merge_affected;
+
+    create temp table merge_winner on commit drop as
+    select distinct on (s.uniq_id) s.*
+    from merge_affected as a
+    join staging.user_order_log as s on s.uniq_id = a.uniq_id
+    join staging.published_delivery as p
+        on p.source = s.source and p.delivery_date = s.delivery_date and p.load_id = s.load_id
+    order by s.uniq_id, s.delivery_date desc, s.source_rank desc;
+    analyze merge_winner;
+
+    -- Every dimension member a winner uses, and those only replaced facts used: all are
+    -- renamed after their latest eligible row; the latter are deleted below if left without sales.
+    create temp table merge_dimension on commit drop as
+    select distinct m.kind, m.id
+    from merge_winner as w
+    cross join lateral (
+        values ('customer', w.customer_id), ('item', w.item_id), ('city', w.city_id)
+    ) as m (kind, id);
+
+    create temp table merge_old_dimension on commit drop as
+    select distinct m.kind, m.id
+    from mart.f_sales as f
+    join merge_affected as a on a.uniq_id = f.uniq_id
+    cross join lateral (
+        values ('customer', f.customer_id), ('item', f.item_id), ('city', f.city_id)
+    ) as m (kind, id)
+    where not exists (select from merge_dimension as d where d.kind = m.kind and d.id = m.id);
+
+    insert into mart.d_customer as d (customer_id, first_name, last_name)
+    select m.id, latest.first_name, latest.last_name
+    from (
+        select kind, id from merge_dimension
+        union all
+        select kind, id from merge_old_dimension
+    ) as m
+    cross join lateral (
+        select s.first_name, s.last_name
+        from staging.user_order_log as s
+        join staging.published_delivery as p
+            on p.source = s.source and p.delivery_date = s.delivery_date
+                and p.load_id = s.load_id
+        where s.customer_id = m.id
+        order by s.delivery_date desc, s.source_rank desc, s.date_time desc, s.uniq_id desc
+        limit 1
+    ) as latest
+    where m.kind = 'customer'
+    on conflict (customer_id) do update
+        set first_name = excluded.first_name, last_name = excluded.last_name
+        where (d.first_name, d.last_name) is distinct from (excluded.first_name, excluded.last_name);
+
+    insert into mart.d_item as d (item_id, item_name)
+    select m.id, latest.item_name
+    from (
+        select kind, id from merge_dimension
+        union all
+        select kind, id from merge_old_dimension
+    ) as m
+    cross join lateral (
+        select s.item_name
+        from staging.user_order_log as s
+        join staging.published_delivery as p
+            on p.source = s.source and p.delivery_date = s.delivery_date
+                and p.load_id = s.load_id
+        where s.item_id = m.id
+        order by s.delivery_date desc, s.source_rank desc, s.date_time desc, s.uniq_id desc
+        limit 1
+    ) as latest
+    where m.kind = 'item'
+    on conflict (item_id) do update
+        set item_name = excluded.item_name
+        where d.item_name is distinct from excluded.item_name;
+
+    insert into mart.d_city as d (city_id, city_name)
+    select m.id, latest.city_name
+    from (
+        select kind, id from merge_dimension
+        union all
+        select kind, id from merge_old_dimension
+    ) as m
+    cross join lateral (
+        select s.city_name
+        from staging.user_order_log as s
+        join staging.published_delivery as p
+            on p.source = s.source and p.delivery_date = s.delivery_date
+                and p.load_id = s.load_id
+        where s.city_id = m.id
+        order by s.delivery_date desc, s.source_rank desc, s.date_time desc, s.uniq_id desc
+        limit 1
+    ) as latest
+    where m.kind = 'city'
+    on conflict (city_id) do update
+        set city_name = excluded.city_name
+        where d.city_name is distinct from excluded.city_name;
+
+    -- Facts, with their foreign keys checked as usual. Unchanged facts are not rewritten, so
+    -- re-running a day costs little more than its ingest.
+    insert into mart.f_sales as f (
+        uniq_id, date_id, date_time, customer_id, item_id, city_id, quantity, payment_amount,
+        status, delivery_date, delivery_source
+    )
+    select
+        w.uniq_id,
+        (extract(year from w.date_time) * 10000 + extract(month from w.date_time) * 100
+            + extract(day from w.date_time))::integer,
+        w.date_time,
+        w.customer_id,
+        w.item_id,
+        w.city_id,
+        w.quantity,
+        case w.status when 'refunded' then -w.payment_amount else w.payment_amount end,
+        w.status,
+        w.delivery_date,
+        w.source
+    from merge_winner as w
+    on conflict (uniq_id) do update
+        set date_id = excluded.date_id,
+            date_time = excluded.date_time,
+            customer_id = excluded.customer_id,
+            item_id = excluded.item_id,
+            city_id = excluded.city_id,
+            quantity = excluded.quantity,
+            payment_amount = excluded.payment_amount,
+            status = excluded.status,
+            delivery_date = excluded.delivery_date,
+            delivery_source = excluded.delivery_source
+        where (f.date_id, f.date_time, f.customer_id, f.item_id, f.city_id, f.quantity,
+                f.payment_amount, f.status, f.delivery_date, f.delivery_source)
+            is distinct from
+            (excluded.date_id, excluded.date_time, excluded.customer_id, excluded.item_id,
+                excluded.city_id, excluded.quantity, excluded.payment_amount, excluded.status,
+                excluded.delivery_date, excluded.delivery_source);
+
+    -- Lines that disappeared from a re-delivered day.
+    delete from mart.f_sales as f
+    using merge_affected as a
+    where f.uniq_id = a.uniq_id
+        and not exists (select from merge_winner as w where w.uniq_id = a.uniq_id);
+
+    delete from mart.d_customer as d
+    using merge_old_dimension as m
+    where m.kind = 'customer' and d.customer_id = m.id
+        and not exists (select from mart.f_sales as f where f.customer_id = d.customer_id);
+    delete from mart.d_item as d
+    using merge_old_dimension as m
+    where m.kind = 'item' and d.item_id = m.id
+        and not exists (select from mart.f_sales as f where f.item_id = d.item_id);
+    delete from mart.d_city as d
+    using merge_old_dimension as m
+    where m.kind = 'city' and d.city_id = m.id
+        and not exists (select from mart.f_sales as f where f.city_id = d.city_id);
+
+    -- The reconciliation is an assertion: a mismatch rolls the whole publish back.
+    select r.passed, r.detail into v_failed from mart.net_revenue_reconciles(p_load_id) as r;
+    if not v_failed.passed then
+        raise exception 'data-quality check net_revenue_reconciles failed for load %: %',
+            p_load_id, v_failed.detail
+            using errcode = 'check_violation',
+                  hint = 'The merge did not reproduce the load''s rows; nothing was published. '
+                      || 'This is a bug, not bad data.';
+    end if;
+
+    call mart.refresh_retention();
+
+    update staging.load_log
+    set status = 'merged', merged_at = clock_timestamp(), finished_at = clock_timestamp()
+    where load_id = p_load_id;
+end
+$$;
+
+-- SPEC §4: publishes the day's latest ingested increment (gates, merge, refresh, in one
+-- transaction); a day already published is left as it is.
+create or replace procedure mart.merge_increment(
+    p_date date, p_max_reject_share numeric default 0.01
+)
+language plpgsql
+as $$
+declare
+    v_load_id bigint;
+begin
+    select max(l.load_id) into v_load_id
+    from staging.load_log as l
+    where l.source = 'increment' and l.delivery_date = p_date and l.status = 'ingested';
+    if v_load_id is not null then
+        call mart.publish_load(v_load_id, p_max_reject_share);
+    elsif exists (
+        select from staging.published_delivery as p
+        where p.source = 'increment' and p.delivery_date = p_date
+    ) then
+        raise notice 'the increment of % is already published', p_date;
+    else
+        raise exception 'no increment of % is waiting in staging', p_date
+            using hint = 'Load it first: sales-mart load FILE --date ' || p_date || '.';
+    end if;
+end
+$$;
+
+-- The same for a load by id (a full report spans many days).
+create or replace procedure mart.merge_load(
+    p_load_id bigint, p_max_reject_share numeric default 0.01
+)
+language sql
+as $$
+    call mart.publish_load(p_load_id, p_max_reject_share);
+$$;

@@ -1,0 +1,178 @@
+"""Least privilege, tried as an attacker would, with real logins (not the superuser narrowed by
+SET ROLE, which `set role none` undoes): a login holding only sales_loader cannot run code with
+anyone else's rights nor orphan facts; sales_bi executes no routine and reads only the two
+views; PUBLIC (any other login) cannot even connect."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import psycopg2
+import pytest
+from orders import Order, fetch, write_file
+from psycopg2 import errors
+
+from sales_mart import warehouse
+
+SUFFIX = f"{os.getpid()}"
+
+
+@pytest.fixture
+def login(dwh):
+    """Makes a login role (cluster-wide, so named per test process and dropped afterwards) that
+    is a member of the given group roles; returns a function giving an autocommit cursor."""
+    made, conns = [], []
+    dbname = dwh.info.dbname
+
+    def make(name: str, *groups: str):
+        role = f"sales_test_{name}_{SUFFIX}"
+        with dwh.cursor() as cur:
+            cur.execute(f"drop role if exists {role}")
+            cur.execute(f"create role {role} login")
+            for group in groups:
+                cur.execute(f"grant {group} to {role}")
+        made.append(role)
+        return role
+
+    def connect(role: str):
+        conn = psycopg2.connect(host="127.0.0.1", port=5432, user=role, dbname=dbname)
+        conn.autocommit = True
+        conns.append(conn)
+        return conn.cursor()
+
+    yield make, connect
+    for conn in conns:
+        with conn.cursor() as cur:
+            cur.execute("discard temp")  # its temp objects would keep the role from being dropped
+        conn.close()
+    with dwh.cursor() as cur:
+        for role in made:
+            cur.execute(f"drop role if exists {role}")
+
+
+def routines(dwh) -> list[tuple[str, int]]:
+    return fetch(dwh, """
+        select p.oid::regprocedure::text, p.oid::int from pg_proc as p
+        join pg_namespace as n on n.oid = p.pronamespace
+        where n.nspname in ('staging', 'mart') order by 1""")
+
+
+def test_only_refresh_retention_is_security_definer_and_it_pins_search_path(dwh):
+    definers = fetch(dwh, """
+        select p.oid::regprocedure::text, p.proconfig from pg_proc as p
+        join pg_namespace as n on n.oid = p.pronamespace
+        where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')""")
+    assert definers == [("mart.refresh_retention()", ["search_path=pg_catalog, pg_temp"])]
+    # ... and what it refreshes belongs to its owner, in a schema the loader cannot create in.
+    assert fetch(dwh, """
+        select has_schema_privilege('sales_loader', 'mart', 'create'),
+               has_schema_privilege('sales_loader', 'staging', 'create')""") == [(False, False)]
+
+
+def test_no_fact_writer_and_no_replica_mode_anywhere(dwh):
+    assert fetch(dwh, """
+        select count(*) from pg_proc
+        where array_to_string(proconfig, ',') like '%session_replication_role%'""") == [(0,)]
+    assert fetch(dwh, """
+        select count(*) from information_schema.role_routine_grants
+        where grantee = 'sales_fact_writer'""") == [(0,)]
+
+
+def test_loader_login_cannot_hijack_the_refresh_through_temp_objects(dwh, files, login):
+    """The attack that worked on mart.write_facts: temp objects named like what a SECURITY
+    DEFINER routine reads, over a function of the attacker's. Here the function would make
+    the loader a superuser's equal by granting the refresh to PUBLIC; it must never run as
+    the routine's owner."""
+    make, connect = login
+    cur = connect(make("attacker", "sales_loader"))
+    cur.execute("""
+        create function pg_temp.escalate() returns boolean language plpgsql as $$
+        begin
+            grant execute on procedure mart.refresh_retention() to public;
+            delete from mart.d_customer;
+            return true;
+        end $$""")
+    for name in ("pg_matviews", "merge_winner", "merge_affected", "customer_retention",
+                 "f_sales", "d_item"):
+        cur.execute(f"create temp view {name} as select pg_temp.escalate() as hijacked,"
+                    f" 'mart'::name as schemaname, '{name}'::name as matviewname,"
+                    " true as ispopulated")
+    cur.execute("call mart.refresh_retention()")
+    cur.execute("set search_path = pg_temp, mart, staging, public")
+    cur.execute("call mart.refresh_retention()")
+
+    assert fetch(dwh, """
+        select count(*) from aclexplode((select proacl from pg_proc
+            where oid = 'mart.refresh_retention()'::regprocedure)) as a
+        where a.grantee = 0""") == [(0,)]
+
+
+def test_loader_login_cannot_orphan_facts(dwh, files, login):
+    orders = [Order(n, "2024-03-05", customer=n) for n in (10, 11, 12, 13)]
+    warehouse.load_file(write_file(files / "d.csv", orders), delivery_date=date(2024, 3, 5))
+    make, connect = login
+    cur = connect(make("loader", "sales_loader"))
+    with pytest.raises(errors.ForeignKeyViolation):
+        cur.execute("delete from mart.d_customer where customer_id = 10")
+    with pytest.raises(errors.InsufficientPrivilege):
+        cur.execute("set session_replication_role = replica")
+    with pytest.raises(errors.InsufficientPrivilege):
+        cur.execute("alter table mart.f_sales disable trigger all")
+    assert fetch(dwh, "select count(*) from mart.f_sales f left join mart.d_customer d "
+                      "using (customer_id) where d.customer_id is null") == [(0,)]
+
+
+def test_loader_login_runs_the_whole_pipeline(dwh, files, login, dwh_url):
+    make, _ = login
+    role = make("pipeline", "sales_loader")
+    url = dwh_url.replace("postgres@", f"{role}@")
+    orders = [Order(n, "2024-03-05", customer=n) for n in (10, 11, 12, 13)]
+    summary = warehouse.load_file(write_file(files / "d.csv", orders),
+                                  delivery_date=date(2024, 3, 5), url=url, role="")
+    assert summary.rows_loaded == 4
+    assert fetch(dwh, "select count(*) from mart.customer_retention") == [(1,)]
+
+
+def test_no_routine_is_executable_by_public_or_bi(dwh):
+    found = routines(dwh)
+    assert len(found) > 10
+    executable = fetch(dwh, """
+        select p.oid::regprocedure::text,
+               exists (select from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner)))
+                       as a where a.grantee = 0),
+               has_function_privilege('sales_bi', p.oid, 'execute')
+        from pg_proc as p join pg_namespace as n on n.oid = p.pronamespace
+        where n.nspname in ('staging', 'mart')""")
+    assert [(name, public, bi) for name, public, bi in executable if public or bi] == []
+
+
+def test_routines_made_later_start_closed(dwh):
+    """Default privileges: a routine an upgrade adds is not executable by PUBLIC."""
+    with dwh.cursor() as cur:
+        cur.execute("create function mart.added_later() returns int language sql as 'select 1'")
+    assert fetch(dwh, """
+        select exists (select from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner)))
+                       as a where a.grantee = 0)
+        from pg_proc as p where p.oid = 'mart.added_later()'::regprocedure""") == [(False,)]
+
+
+def test_bi_login_cannot_call_the_merge_nor_make_temp_objects(dwh, login):
+    make, connect = login
+    cur = connect(make("analyst", "sales_bi"))
+    for statement in ("call mart.merge_increment('2024-03-05')", "call mart.publish_load(1)",
+                      "call mart.refresh_retention()", "select staging.gate_results(1, 0.01)"):
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied for"):
+            cur.execute(statement)
+    with pytest.raises(errors.InsufficientPrivilege, match="temporary tables"):
+        cur.execute("create temp table scratch (x int)")
+    with pytest.raises(errors.InsufficientPrivilege):
+        cur.execute("create table public.scratch (x int)")
+    cur.execute("select count(*) from mart.customer_retention_by_city")
+    assert cur.fetchone() == (0,)
+
+
+def test_a_login_in_no_group_cannot_connect(dwh, login):
+    make, connect = login
+    with pytest.raises(psycopg2.OperationalError, match="permission denied for database"):
+        connect(make("nobody"))
