@@ -23,8 +23,8 @@ case, which wins):
   ``$AIRFLOW_HOME/sales_mart/landing``).
 - ``sales_mart_poll_interval`` (seconds, default 10), ``sales_mart_report_deadline`` (seconds,
   default 900): polling of ``/get_report``.
-- ``sales_mart_api_retry``: JSON object of :class:`~sales_mart.api_client.RetryPolicy` fields
-  for the client's in-call retries (e.g. ``{"max_attempts": 5, "backoff_initial": 1}``).
+- ``sales_mart_api_retry``: JSON object of :func:`~sales_mart.api_client.default_retry`
+  arguments for urllib3's retries inside one call (e.g. ``{"total": 3, "backoff_factor": 1}``).
 - ``sales_mart_max_reject_share`` (default 0.01): the share of rejected rows a load may have
   (used by the check tasks' templates).
 - ``sales_mart_alert_email`` (required for e-mail), ``sales_mart_alert_from`` (default
@@ -92,12 +92,23 @@ def _env_float(name: str, default: float) -> float:
 
 
 def api_task_retry_args() -> dict[str, Any]:
-    """``retries`` with exponential backoff for the tasks that talk to the report API."""
+    """Airflow retries of the tasks that talk to the report API: only for a failure another
+    try may fix and no other layer retries (``TryAgainLater``: the report request refused with
+    429/5xx, a file transfer cut off), with exponential backoff. Everything else fails at once:
+    urllib3 already retried the transient HTTP failures inside the call (docs/airflow.md)."""
+    from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+    from sales_mart.api_client import TryAgainLater
+
     return {
         "retries": int(_env_float("SALES_MART_API_RETRIES", 3)),
         "retry_delay": dt.timedelta(seconds=_env_float("SALES_MART_API_RETRY_DELAY", 60)),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(seconds=_env_float("SALES_MART_API_MAX_RETRY_DELAY", 900)),
+        "retry_policy": ExceptionRetryPolicy(
+            rules=[RetryRule(exception=TryAgainLater, action=RetryAction.RETRY,
+                             reason="the API refused for now or a transfer broke off")],
+            default=RetryAction.FAIL),
     }
 
 
@@ -134,14 +145,16 @@ def landing_dir() -> Path:
     return Path(home) / "sales_mart" / "landing"
 
 
-def retry_policy():
-    from sales_mart.api_client import RetryPolicy
+def api_retry():
+    """urllib3 ``Retry`` of the API client: Variable ``sales_mart_api_retry``, a JSON object of
+    :func:`~sales_mart.api_client.default_retry` arguments (``total``, ``backoff_factor``,
+    ``backoff_max``, ``retry_after_max``)."""
+    from sales_mart.api_client import default_retry
 
     raw = setting("sales_mart_api_retry")
     if not raw:
-        return RetryPolicy()
-    fields = raw if isinstance(raw, dict) else json.loads(raw)
-    return RetryPolicy(**fields)
+        return default_retry()
+    return default_retry(**(raw if isinstance(raw, dict) else json.loads(raw)))
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -154,14 +167,6 @@ def _fail(message: str) -> Exception:
     return AirflowFailException(message)
 
 
-def _api_errors():
-    from sales_mart import api_client
-
-    # Retrying cannot fix these: a refused key, a day with no increment, a broken answer.
-    return (api_client.AuthError, api_client.ConfigError, api_client.IncrementNotFound,
-            api_client.MalformedResponse, api_client.DownloadTooLarge)
-
-
 # --- the report API ---------------------------------------------------------------------
 
 
@@ -171,16 +176,14 @@ def api_client():
     from sales_mart.api_client import ReportApiClient
 
     conn = BaseHook.get_connection(API_CONN_ID)
-    return ReportApiClient.from_airflow_connection(conn, retry=retry_policy())
+    return ReportApiClient.from_airflow_connection(conn, retry=api_retry())
 
 
 def request_report() -> str:
-    """``POST /generate_report``; returns the report task id."""
-    try:
-        with api_client() as client:
-            return client.generate_report()
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    """``POST /generate_report``; returns the report task id. Never repeated inside the call
+    (not idempotent); a refused request (no report started) is retried by Airflow."""
+    with api_client() as client:
+        return client.generate_report()
 
 
 def wait_for_report(task_id: str) -> dict[str, str]:
@@ -188,11 +191,8 @@ def wait_for_report(task_id: str) -> dict[str, str]:
     the download asks the API for the file's signed URL itself, so it never reaches XCom)."""
     interval = float(setting("sales_mart_poll_interval", 10))
     deadline = float(setting("sales_mart_report_deadline", 900))
-    try:
-        with api_client() as client:
-            report = client.wait_for_report(task_id, poll_interval=interval, deadline=deadline)
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    with api_client() as client:
+        report = client.wait_for_report(task_id, poll_interval=interval, deadline=deadline)
     return {"task_id": task_id, "report_id": report.report_id,
             "end_date": report.end_date.isoformat()}
 
@@ -214,11 +214,8 @@ def _increment(client, report_id: str, day: str):
 
 def get_increment(report_id: str, day: str) -> dict[str, str]:
     """``GET /get_increment`` for ``day`` (gate 1: the API has the day); returns ids only."""
-    try:
-        with api_client() as client:
-            increment = _increment(client, report_id, day)
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    with api_client() as client:
+        increment = _increment(client, report_id, day)
     return {"report_id": report_id, "increment_id": increment.increment_id}
 
 
@@ -242,25 +239,19 @@ def _signed(url: str) -> str:
 
 def download_increment(report_id: str, day: str) -> dict[str, Any]:
     """Asks the API for the day's file (a fresh signed URL) and downloads it, see :func:`_land`."""
-    try:
-        with api_client() as client:
-            url = _signed(_increment(client, report_id, day).files["user_order_log_inc"])
-            return _land(client, url, kind="increments", day=day)
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    with api_client() as client:
+        url = _signed(_increment(client, report_id, day).files["user_order_log_inc"])
+        return _land(client, url, kind="increments", day=day)
 
 
 def download_history(task_id: str) -> dict[str, Any]:
     """Asks the API for the ready report's file (a fresh signed URL) and downloads it."""
-    try:
-        with api_client() as client:
-            report = client.get_report(task_id)
-            if report is None:
-                raise _fail(f"report task {task_id} answers RUNNING again; run the DAG again")
-            url = _signed(report.files["user_order_log"])
-            return _land(client, url, kind="history", day=report.end_date.isoformat())
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    with api_client() as client:
+        report = client.get_report(task_id)
+        if report is None:
+            raise _fail(f"report task {task_id} answers RUNNING again; run the DAG again")
+        url = _signed(report.files["user_order_log"])
+        return _land(client, url, kind="history", day=report.end_date.isoformat())
 
 
 def max_download_bytes() -> int:

@@ -48,7 +48,7 @@ def test_client_with_wrong_key_fails_at_once_saying_what_to_fix(api):
 def test_key_never_appears_in_logs_errors_or_repr(api, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)  # everything: our logger, urllib3, uvicorn
     api.set_faults({"endpoints": {
-        "generate_report": [{"status": 503, "times": 1}],
+        "get_report": [{"status": 503, "times": 1}],
         "get_increment": [{"body": json.dumps({"echo": API_KEY})}],
     }})
     errors = []

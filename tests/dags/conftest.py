@@ -35,9 +35,8 @@ ROWS_PER_DAY = 200
 FIRST_DAY = dt.date(2024, 3, 4)  # a Monday; the window's first increment (old format)
 DAYS = [FIRST_DAY + dt.timedelta(days=n) for n in range(7)]
 ALERT_TO = "data-team@example.com"
-# The client's in-call retries: the production shape with tiny waits.
-CLIENT_RETRY = {"max_attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.05,
-                "max_retry_after": 2, "max_total": 20}
+# The client's in-call retries (urllib3): the production shape with tiny waits.
+CLIENT_RETRY = {"total": 2, "backoff_factor": 0.01, "backoff_max": 0.05, "retry_after_max": 2}
 
 
 @pytest.fixture(scope="session")
@@ -133,10 +132,10 @@ class Pipeline:
     def use_warehouse(self, url: str) -> None:
         self.monkeypatch.setenv("AIRFLOW_CONN_SALES_DWH", dwh_connection(url))
 
-    def use_api_key(self, key: str) -> None:
+    def use_api_key(self, key: str, **extra) -> None:
         self.monkeypatch.setenv("AIRFLOW_CONN_SALES_API", json.dumps({
             "conn_type": "http", "host": self.sandbox.base_url, "password": key,
-            "extra": {"nickname": "dag-tests", "cohort": "4"}}))
+            "extra": {"nickname": "dag-tests", "cohort": "4", **extra}}))
 
     def run(self, dag_id: str, day: dt.date) -> tuple[str, dict[str, tuple[str, int]]]:
         """``dag.test`` for one logical date; returns the run state and task states/tries."""
