@@ -5,8 +5,9 @@ Loads one day's order increment from the report API into the retention mart (SPE
 
 For the run's logical date `ds`:
 
-1. `generate_report` → `wait_for_report` → `get_increment` (report API, connection `sales_api`;
-   `NOT FOUND` fails the run with the API's reason);
+1. `generate_report` → `wait_for_report` (a sensor in reschedule mode: it holds no worker
+   slot while the report is RUNNING) → `get_increment` (report API, connection `sales_api`;
+   `NOT FOUND` fails the run with the API's reason and says to use `sales_mart_history`);
 2. `download`: the day's `user_order_log_inc` into the landing folder
    (Variable `sales_mart_landing_dir`), kept as `increments/user_order_log_inc_<ds>_<sha256>.csv`;
    an incomplete or empty file fails here (gate 1);
@@ -23,7 +24,7 @@ For the run's logical date `ds`:
 Any failed task e-mails Variable `sales_mart_alert_email` through connection `sales_smtp`; a
 failure after the COPY also marks the load `failed` in `staging.load_log`, and the mart is
 exactly as before (the day's earlier delivery, if any, stays published). Re-running a date is
-safe. Only the API tasks retry (exponential backoff). See docs/airflow.md.
+safe. Each kind of API failure is retried by one layer only (docs/airflow.md, "Retry layers").
 """
 
 from __future__ import annotations
@@ -56,13 +57,13 @@ def sales_mart_daily():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task(**api_retries)
-    def wait_for_report(task_id: str) -> str:
-        return pipeline.wait_for_report(task_id)["report_id"]
+    @task.sensor(**pipeline.report_sensor_args())
+    def wait_for_report(task_id: str):
+        return pipeline.poke_report(task_id)
 
     @task(**api_retries)
-    def get_increment(report_id: str, ds=None) -> dict:
-        return pipeline.get_increment(report_id, ds)
+    def get_increment(report: dict, ds=None) -> dict:
+        return pipeline.get_increment(report["report_id"], ds)
 
     @task(**api_retries)
     def download(increment: dict, ds=None) -> dict:

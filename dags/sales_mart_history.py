@@ -45,9 +45,9 @@ def sales_mart_history():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task(**api_retries)
-    def wait_for_report(task_id: str) -> dict:
-        return pipeline.wait_for_report(task_id)
+    @task.sensor(**pipeline.report_sensor_args())
+    def wait_for_report(task_id: str):
+        return pipeline.poke_report(task_id)
 
     @task(**api_retries)
     def download(report: dict) -> dict:

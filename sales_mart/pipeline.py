@@ -13,6 +13,8 @@ Read when a DAG file is parsed (environment only, so parsing touches no database
 - ``SALES_MART_API_RETRIES`` (default 3), ``SALES_MART_API_RETRY_DELAY`` (seconds, default 60),
   ``SALES_MART_API_MAX_RETRY_DELAY`` (seconds, default 900): Airflow retries of the API tasks,
   with exponential backoff. SQL tasks never retry.
+- ``SALES_MART_POLL_INTERVAL`` (seconds, default 5), ``SALES_MART_REPORT_DEADLINE`` (seconds,
+  default 900): the ``wait_for_report`` sensor's poke interval and timeout.
 - ``SALES_DWH_ROLE`` (default ``sales_loader``; empty: no role switch): the role the pipeline
   assumes after connecting to ``sales_dwh``.
 
@@ -21,8 +23,6 @@ case, which wins):
 
 - ``sales_mart_landing_dir``: folder that keeps every downloaded raw file (default
   ``$AIRFLOW_HOME/sales_mart/landing``).
-- ``sales_mart_poll_interval`` (seconds, default 10), ``sales_mart_report_deadline`` (seconds,
-  default 900): polling of ``/get_report``.
 - ``sales_mart_api_retry``: JSON object of :func:`~sales_mart.api_client.default_retry`
   arguments for urllib3's retries inside one call (e.g. ``{"total": 3, "backoff_factor": 1}``).
 - ``sales_mart_max_reject_share`` (default 0.01): the share of rejected rows a load may have
@@ -186,15 +186,35 @@ def request_report() -> str:
         return client.generate_report()
 
 
-def wait_for_report(task_id: str) -> dict[str, str]:
-    """Polls until the report is ready; returns its task id, report id and last day (no URL:
-    the download asks the API for the file's signed URL itself, so it never reaches XCom)."""
-    interval = float(setting("sales_mart_poll_interval", 10))
-    deadline = float(setting("sales_mart_report_deadline", 900))
+def report_sensor_args() -> dict[str, Any]:
+    """``wait_for_report`` is a sensor in reschedule mode: each poke is one ``GET /get_report``
+    and between pokes the task gives its worker slot back. ``SALES_MART_POLL_INTERVAL``
+    (seconds, default 5) between pokes, no backoff; ``SALES_MART_REPORT_DEADLINE`` (seconds,
+    default 900) until the sensor fails (no retry)."""
+    return {
+        "mode": "reschedule",
+        "poke_interval": _env_float("SALES_MART_POLL_INTERVAL", 5),
+        "timeout": _env_float("SALES_MART_REPORT_DEADLINE", 900),
+        "exponential_backoff": False,
+        "retries": 0,
+    }
+
+
+def poke_report(task_id: str):
+    """One poke of ``wait_for_report``: done once the report is ready, with its task id, report
+    id and last day (no URL: the download asks the API for the file's signed URL itself, so it
+    never reaches XCom)."""
+    from airflow.sdk import PokeReturnValue
+
     with api_client() as client:
-        report = client.wait_for_report(task_id, poll_interval=interval, deadline=deadline)
-    return {"task_id": task_id, "report_id": report.report_id,
-            "end_date": report.end_date.isoformat()}
+        report = client.get_report(task_id)
+    if report is None:
+        log.info("report task %s is still RUNNING", task_id)
+        return PokeReturnValue(is_done=False)
+    log.info("report %s ready: %s .. %s", report.report_id, report.start_day, report.end_date)
+    return PokeReturnValue(is_done=True, xcom_value={
+        "task_id": task_id, "report_id": report.report_id,
+        "end_date": report.end_date.isoformat()})
 
 
 def _increment(client, report_id: str, day: str):

@@ -26,6 +26,8 @@ os.environ["SALES_MART_API_RETRIES"] = "2"
 os.environ["SALES_MART_API_RETRY_DELAY"] = "0.2"
 os.environ["SALES_MART_API_MAX_RETRY_DELAY"] = "1"
 os.environ["SALES_MART_START_DATE"] = "2024-03-04"
+os.environ["SALES_MART_POLL_INTERVAL"] = "0.2"  # the wait_for_report sensor's pokes
+os.environ["SALES_MART_REPORT_DEADLINE"] = "30"
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
@@ -128,6 +130,7 @@ class Pipeline:
     smtp: SmtpSink
     landing: Path
     monkeypatch: object
+    last_run_id: str | None = None
 
     def use_warehouse(self, url: str) -> None:
         self.monkeypatch.setenv("AIRFLOW_CONN_SALES_DWH", dwh_connection(url))
@@ -145,6 +148,7 @@ class Pipeline:
 
         dag = self.dagbag.get_dag(dag_id)
         run = dag.test(logical_date=timezone.datetime(day.year, day.month, day.day))
+        self.last_run_id = run.run_id
         with create_session() as session:
             tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id,
                                                      TaskInstance.run_id == run.run_id)
@@ -161,16 +165,13 @@ class Pipeline:
 @pytest.fixture
 def pipeline(dagbag, sandbox, smtp_sink, dwh_url, tmp_path, monkeypatch) -> Pipeline:
     landing = tmp_path / "landing"
-    for name in ("SALES_MART_LANDING_DIR", "SALES_MART_MAX_REJECT_SHARE", "SALES_MART_API_RETRY",
-                 "SALES_MART_POLL_INTERVAL", "SALES_MART_REPORT_DEADLINE"):
+    for name in ("SALES_MART_LANDING_DIR", "SALES_MART_MAX_REJECT_SHARE", "SALES_MART_API_RETRY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_SALES_SMTP", json.dumps({
         "conn_type": "smtp", "host": smtp_sink.host, "port": smtp_sink.port,
         "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 10}}))
     monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_ALERT_EMAIL", ALERT_TO)
     monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_LANDING_DIR", str(landing))
-    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_POLL_INTERVAL", "0.02")
-    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_REPORT_DEADLINE", "30")
     monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_API_RETRY", json.dumps(CLIENT_RETRY))
     sandbox.clear_faults()
     smtp_sink.take()

@@ -22,7 +22,7 @@ HISTORY_TASKS = [
     "generate_report", "wait_for_report", "download", "copy_to_staging", "ingest",
     *warehouse.GATE_CHECKS, "publish", *warehouse.FINAL_CHECKS,
 ]
-API_TASKS = {"generate_report", "wait_for_report", "get_increment", "download"}
+API_TASKS = {"generate_report", "get_increment", "download"}
 
 
 def test_dag_folder_imports_without_errors(dagbag):
@@ -58,8 +58,12 @@ def test_daily_dag_shape(dagbag):
     assert _in_order(dag) == DAILY_TASKS
     for task in dag.tasks:
         assert task.on_failure_callback, task.task_id
-        if task.task_id in API_TASKS:
+        if task.task_id == "wait_for_report":  # a sensor that gives its slot back
+            assert task.mode == "reschedule" and task.poke_interval == 0.2
+            assert task.timeout == 30 and not task.exponential_backoff and task.retries == 0
+        elif task.task_id in API_TASKS:
             assert task.retries == 2 and task.retry_exponential_backoff
+            assert task.retry_policy is not None  # retries TryAgainLater only
             assert task.retry_delay == timedelta(seconds=0.2)
         else:
             assert task.retries == 0, task.task_id  # SQL tasks do not retry blindly
