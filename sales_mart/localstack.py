@@ -145,7 +145,7 @@ def airflow_environment(
         }),
         "AIRFLOW_VAR_SALES_MART_ALERT_EMAIL": alert_email,
         "AIRFLOW_VAR_SALES_MART_LANDING_DIR": str(landing_dir),
-        "AIRFLOW_VAR_SALES_MART_POLL_INTERVAL": "0.2",
+        "SALES_MART_POLL_INTERVAL": "0.5",  # the wait_for_report sensor (parse time)
     }
 
 
