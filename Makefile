@@ -6,14 +6,15 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 export SALES_DWH_URL ?= postgresql://postgres@127.0.0.1:5432/sales_mart
 
-.PHONY: help venv test lint db-upgrade pg-up lock demo airflow bench clean
+.PHONY: help venv test lint plpgsql-check db-upgrade pg-up lock demo airflow bench mutants clean
 
 help:
 	@echo "make demo        run the pipeline for a span of days against the sandbox API and show retention"
 	@echo "make test        lint + all tests against the real PostgreSQL"
 	@echo "make airflow     the Airflow UI on 127.0.0.1:8080 with the DAGs, sandbox API and warehouse"
 	@echo "make db-upgrade  apply migrations, procedures and views to \$$SALES_DWH_URL"
-	@echo "make lint        ruff (with Airflow AIR rules) and sqlfluff"
+	@echo "make lint        ruff (with Airflow AIR rules), sqlfluff and plpgsql_check"
+	@echo "make mutants     break each rule of db/ on purpose and check a test fails"
 	@echo "make bench       benchmarks (bench/): ingest and merge against raw COPY and pandas to_sql"
 	@echo "make lock        re-pin requirements.lock from pyproject.toml"
 
@@ -38,9 +39,24 @@ pg-up:
 	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
 	  pg_isready -h 127.0.0.1 -p 5432; }
 
-lint: venv
+lint: venv plpgsql-check
 	$(BIN)/ruff check sales_mart dags tests bench
 	$(BIN)/sqlfluff lint db --dialect postgres
+
+# plpgsql_check (Debian's postgresql-<major>-plpgsql-check, installed here when missing) over
+# every PL/pgSQL routine, on a scratch database that `sales-mart db upgrade` prepares.
+PG_MAJOR = $(shell ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
+PG_ADMIN_URL := postgresql://postgres@127.0.0.1:5432
+plpgsql-check: venv pg-up
+	@test -f /usr/share/postgresql/$(PG_MAJOR)/extension/plpgsql_check.control || { \
+	  echo "installing postgresql-$(PG_MAJOR)-plpgsql-check"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    postgresql-$(PG_MAJOR)-plpgsql-check >/dev/null; }
+	@db=sales_mart_lint_$$$$; \
+	SALES_DWH_URL=$(PG_ADMIN_URL)/$$db $(BIN)/sales-mart db upgrade >/dev/null \
+	  && psql "$(PG_ADMIN_URL)/$$db" -v ON_ERROR_STOP=1 -q -f db/lint/plpgsql_check.sql; \
+	status=$$?; psql "$(PG_ADMIN_URL)/postgres" -q -c "drop database if exists $$db with (force)"; \
+	exit $$status
 
 test: venv pg-up lint
 	$(BIN)/pytest
@@ -58,6 +74,10 @@ airflow: venv
 
 bench: venv pg-up
 	$(BIN)/python -m bench.run
+
+# Each rule of db/ broken on purpose must fail the warehouse tests (about 10 minutes).
+mutants: venv pg-up
+	$(BIN)/python tests/mutants.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

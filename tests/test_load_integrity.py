@@ -332,3 +332,12 @@ def test_a_load_abandoned_before_its_gates_is_never_eligible(dwh, files, fresh_w
     with pytest.raises(psycopg2.Error, match="distinct customers: 3"):
         with dwh, dwh.cursor() as cur:  # and publishing it later re-runs the gates
             cur.execute("call mart.merge_increment('2024-03-05')")
+
+
+def test_a_file_with_no_loadable_row_fails_gate_one(dwh, files):
+    path = write_file(files / "header_only.csv", [])
+    with pytest.raises(warehouse.CheckFailed,
+                       match=r"check staging_has_rows failed: rows loaded into staging: 0 "
+                             r"\(read 0, rejected 0\)"):
+        warehouse.load_file(path, delivery_date=D)
+    assert fetch(dwh, "select status from staging.load_log") == [("failed",)]

@@ -61,6 +61,13 @@ begin
                       || 'say more.';
     end if;
 
+    -- The shapes of this procedure's temp tables, for plpgsql_check (`make lint`); no-ops here.
+    perform 'PRAGMA:TABLE: publish_slice (source text, delivery_date date)';
+    perform 'PRAGMA:TABLE: publish_replaced (source text, delivery_date date, load_id bigint)';
+    perform 'PRAGMA:TABLE: merge_affected (uniq_id text)';
+    perform 'PRAGMA:TABLE: merge_winner (like staging.user_order_log)';
+    perform 'PRAGMA:TABLE: merge_dimension (kind text, id integer)';
+    perform 'PRAGMA:TABLE: merge_old_dimension (kind text, id integer)';
     drop table if exists pg_temp.publish_slice, pg_temp.publish_replaced,
         pg_temp.merge_affected, pg_temp.merge_winner, pg_temp.merge_dimension,
         pg_temp.merge_old_dimension;

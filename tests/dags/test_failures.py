@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 
+import psycopg2
 import pytest
 from conftest import ALERT_TO, CLIENT_RETRY, DAYS, FIRST_DAY, ROWS_PER_DAY, SEED
 from orders import fetch, mart_dump
@@ -211,8 +213,6 @@ def test_history_run_failure_also_sends_one_email(pipeline, dwh):
 def test_a_date_outside_the_api_window_fails_saying_why_and_what_to_do(pipeline, dwh):
     """A date long before the catch-up start (and outside the API's window) still gets its tasks
     when a person runs it: it fails at get_increment, the e-mail names the way out."""
-    import datetime as dt
-
     day = dt.date(2023, 4, 13)
     state, tasks = pipeline.daily(day)
 
@@ -224,3 +224,114 @@ def test_a_date_outside_the_api_window_fails_saying_why_and_what_to_do(pipeline,
     for words in ("NOT FOUND", "sales_mart_history", "7 days before today"):
         assert words in mail.text, (words, mail.text)
     assert fetch(dwh, "select count(*) from staging.load_log") == [(0,)]
+
+# --- the checks after ingest and the publish, seen failing through the DAG -------------------
+
+
+def dated_day_before(text: str) -> str:
+    """The day's file with every row dated the day before (as if the API mixed up days)."""
+    day_before = (DAY - dt.timedelta(days=1)).isoformat()
+    return text.replace(f"{DAY.isoformat()}T", f"{day_before}T")
+
+
+PLANTED = {
+    # check: (table, trigger timing, trigger body, failing task, words of the reason)
+    "staged_rows_valid": ("staging.user_order_log", "before insert", "for each row",
+                          "new.quantity := 0; return new;", "staged_rows_valid",
+                          "rows breaking a rule:"),
+    "rows_reconcile": ("staging.user_order_log", "after insert", "for each statement",
+                       "delete from staging.user_order_log where (load_id, uniq_id) = "
+                       "(select load_id, uniq_id from staging.user_order_log "
+                       "order by 1 desc, 2 limit 1); return null;", "rows_reconcile", "read "),
+    "net_revenue_reconciles": ("mart.f_sales", "before insert", "for each row",
+                               "new.payment_amount := new.payment_amount + 0.01; return new;",
+                               "publish", "net_revenue_reconciles failed"),
+}
+
+
+def plant(dwh, table, timing, per, body):
+    with dwh.cursor() as cur:
+        cur.execute("create function public.test_fault() returns trigger language plpgsql "
+                    f"as $$ begin {body} end $$")
+        cur.execute("grant execute on function public.test_fault() to sales_loader")
+        cur.execute(f"create trigger test_fault {timing} on {table} {per} "
+                    "execute function public.test_fault()")
+
+
+def unplant(dwh, table):
+    with dwh.cursor() as cur:
+        cur.execute(f"drop trigger test_fault on {table}")
+        cur.execute("drop function public.test_fault()")
+
+
+def assert_failed_cleanly(pipeline, dwh, result, task, words, before):
+    state, tasks = result
+    assert state == "failed"
+    assert [t for t, (s, _) in tasks.items() if s == "failed"] == [task]
+    assert mart_dump(dwh) == before
+    (mail,) = pipeline.smtp.take()
+    assert task in mail.subject and words in mail.text
+    (journal,) = fetch(dwh, "select status, error from staging.load_log "
+                            "where delivery_date = %s order by load_id desc limit 1", (DAY,))
+    assert journal[0] == "failed" and words in journal[1]
+
+
+@pytest.mark.parametrize("check", list(PLANTED))
+def test_each_check_fails_the_run_through_the_dag(check, pipeline, dwh, loaded):
+    table, timing, per, body, task, words = PLANTED[check]
+    plant(dwh, table, timing, per, body)
+    assert_failed_cleanly(pipeline, dwh, pipeline.daily(DAY), task, words, loaded)
+
+
+def test_a_file_dated_another_day_fails_its_gate_through_the_dag(pipeline, dwh, loaded):
+    with serve_instead(pipeline.sandbox, DAY, dated_day_before):
+        result = pipeline.daily(DAY)
+    assert_failed_cleanly(pipeline, dwh, result, "rows_dated_on_delivery_day",
+                          f"not the delivery day {DAY}", loaded)
+
+
+def test_a_failed_redelivery_keeps_the_published_day_then_a_rerun_lands(pipeline, dwh, loaded):
+    """Publish D; a re-run of D fails at publish (the mart and D's published rows stay as they
+    were); a later re-run of D succeeds and gives the same mart as the first."""
+    state, _ = pipeline.daily(DAY)
+    assert state == "success"
+    published = mart_dump(dwh)
+    staged = fetch(dwh, "select load_id, count(*) from staging.user_order_log "
+                        "where delivery_date = %s group by 1", (DAY,))
+
+    table, timing, per, body, task, words = PLANTED["net_revenue_reconciles"]
+    plant(dwh, table, timing, per, body)
+    assert_failed_cleanly(pipeline, dwh, pipeline.daily(DAY), task, words, published)
+    assert fetch(dwh, "select load_id, count(*) from staging.user_order_log "
+                      "where delivery_date = %s group by 1", (DAY,)) == staged
+    unplant(dwh, table)
+
+    state, _ = pipeline.daily(DAY)
+    assert state == "success"
+    assert mart_dump(dwh) == published
+    assert fetch(dwh, "select status from staging.load_log where delivery_date = %s "
+                      "order by load_id", (DAY,)) == [("superseded",), ("failed",), ("merged",)]
+
+
+def test_a_day_stopped_by_a_gate_never_reaches_the_mart_through_a_later_report(
+        pipeline, dwh, files, loaded, fresh_warehouse):
+    pipeline.sandbox.set_faults({"file_faults": {DAY.isoformat(): "few_customers"}})
+    state, tasks = pipeline.daily(DAY)
+    assert state == "failed" and tasks["more_than_three_customers"][0] == "failed"
+    pipeline.smtp.take()
+
+    # A full report that covers DAY (and the day before), loaded afterwards.
+    report = files / "report.csv"
+    data.write_history(report, end_date=DAY, seed=SEED, rows_per_day=ROWS_PER_DAY)
+    warehouse.load_file(report, history=True)
+
+    other = fresh_warehouse()
+    history = files / "history.csv"
+    first = files / "first.csv"
+    for path, day in ((history, None), (first, FIRST_DAY), (report, None)):
+        warehouse.load_file(path, delivery_date=day, history=day is None, url=other)
+    conn = psycopg2.connect(other)
+    try:
+        assert mart_dump(dwh) == mart_dump(conn)
+    finally:
+        conn.close()

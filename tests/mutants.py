@@ -1,0 +1,142 @@
+"""Mutation check of db/: each rule, gate and check broken on purpose, one at a time, must make
+the warehouse tests fail. A mutant that survives is a rule no test watches.
+
+    make mutants                      # every mutant (about 10 minutes)
+    .venv/bin/python tests/mutants.py reject_share_inclusive calendar_row_check
+
+Each mutant is applied to a copy of db/ (SALES_MART_DB_DIR points the tests at it); the working
+tree is never touched. Not part of `make test`: it runs the suite once per mutant.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = [
+    "tests/test_load_integrity.py", "tests/test_bad_input.py", "tests/test_retention_rules.py",
+    "tests/test_privileges.py", "tests/test_roles.py", "tests/test_atomicity.py",
+    "tests/test_order_independence.py",
+]
+
+# name: (file under db/, regular expression, replacement) -- what the change breaks, in words.
+MUTANTS = {
+    "two_decimal_rule": ("procedures/010_staging_value_problems.sql",
+                         r"when btrim\(p_value\)::numeric <> round\(btrim\(p_value\)::numeric, 2\)",
+                         "when false"),
+    "status_case": ("procedures/010_staging_value_problems.sql",
+                    r"when lower\(btrim\(p_value\)\) not in", "when btrim(p_value) not in"),
+    "calendar_row_check": ("procedures/030_staging_ingest_load.sql",
+                           r"when not v_calendar @> t\.ts::date then", "when false then"),
+    "future_row_check": ("procedures/030_staging_ingest_load.sql",
+                         r"when t\.ts::date > v_latest then", "when false then"),
+    "first_duplicate_line_kept": ("procedures/030_staging_ingest_load.sql",
+                                  r"max\(l\.line_seq - f\.first_seq \+ 2\) as line_no",
+                                  "min(l.line_seq - f.first_seq + 2) as line_no"),
+    "first_conflicting_line_wins": ("procedures/030_staging_ingest_load.sql",
+                                    r"order by v\.date_time desc, v\.line_no desc",
+                                    "order by v.date_time desc, v.line_no asc"),
+    "conflicts_counted_as_duplicates": ("procedures/030_staging_ingest_load.sql",
+                                        r"where v\.pick > 1\n", "where false\n"),
+    "delivery_date_calendar": ("procedures/020_staging_start_load.sql",
+                               r"when not exists \(select from mart\.d_calendar as c where "
+                               r"c\.date_actual = p_delivery_date\)", "when false"),
+    "delivery_date_future": ("procedures/020_staging_start_load.sql",
+                             r"when p_delivery_date > current_date \+ 1", "when false"),
+    "failed_load_keeps_staged_rows": ("procedures/020_staging_start_load.sql",
+                                      r"delete from staging\.user_order_log as s\n", "select\n"
+                                      "from staging.user_order_log as s\n"),
+    "gate_two_three_customers_pass": ("procedures/025_staging_checks.sql",
+                                      r"count\(distinct s\.customer_id\) > 3,",
+                                      "count(distinct s.customer_id) >= 3,"),
+    "gate_one_always_passes": ("procedures/025_staging_checks.sql",
+                               r"coalesce\(l\.rows_loaded, 0\) > 0,", "true,"),
+    "dated_on_delivery_day_always_passes": ("procedures/025_staging_checks.sql",
+                                            r"l\.source = 'history'\n\s+or count",
+                                            "true or count"),
+    "rows_reconcile_always_passes": ("procedures/025_staging_checks.sql",
+                                     r"coalesce\(\n\s+l\.rows_read\n.*?false\n\s+\),", "true,"),
+    "staged_rows_valid_always_passes": ("procedures/025_staging_checks.sql",
+                                        r"count\(s\.uniq_id\) filter \(where b\.broken\) = 0,",
+                                        "true,"),
+    "reject_share_inclusive": ("procedures/025_staging_checks.sql",
+                               r"coalesce\(l\.rows_rejected, 0\) <= p_max_reject_share",
+                               "coalesce(l.rows_rejected, 0) < p_max_reject_share"),
+    "net_revenue_reconciles_always_passes": (
+        "procedures/025_staging_checks.sql",
+        r"c\.mismatched = 0 and c\.staged_net = c\.mart_net and c\.staged_n = c\.mart_n,",
+        "true,"),
+    "publish_skips_gates": ("procedures/040_mart_publish.sql",
+                            r"where not g\.passed\n", "where false\n"),
+    "failed_loads_eligible": ("procedures/040_mart_publish.sql",
+                              r"    join staging\.published_delivery as p\n\s+on p\.source = "
+                              r"s\.source and p\.delivery_date = s\.delivery_date and p\.load_id "
+                              r"= s\.load_id\n    order by s\.uniq_id",
+                              "    order by s.uniq_id"),
+    "report_beats_increment": ("procedures/040_mart_publish.sql",
+                               r"order by s\.uniq_id, s\.delivery_date desc, s\.source_rank desc",
+                               "order by s.uniq_id, s.delivery_date desc, s.source_rank asc"),
+    "redelivery_keeps_old_lines": ("procedures/040_mart_publish.sql",
+                                   r"-- Lines that disappeared from a re-delivered day\.\n"
+                                   r"    delete from mart\.f_sales as f",
+                                   "-- mutant\n    select from mart.f_sales as f"),
+    "refresh_search_path_unpinned": ("procedures/050_mart_refresh_retention.sql",
+                                     r"set search_path = pg_catalog, pg_temp\n", ""),
+    "public_may_connect": ("procedures/900_grants.sql",
+                           r"execute format\('revoke all on database %I from public', "
+                           r"current_database\(\)\);", "null;"),
+    "public_runs_routines": ("procedures/900_grants.sql",
+                             r"revoke all on all routines in schema staging, mart from public;",
+                             "grant execute on all routines in schema staging, mart to public;"),
+}
+
+
+def mutate(db_dir: Path, name: str) -> None:
+    relative, pattern, replacement = MUTANTS[name]
+    path = db_dir / relative
+    text = path.read_text()
+    mutated, count = re.subn(pattern, replacement, text, count=1, flags=re.DOTALL)
+    if count != 1:
+        raise SystemExit(f"mutant {name}: pattern not found in db/{relative}; update tests/mutants.py")
+    path.write_text(mutated)
+
+
+def run(name: str) -> tuple[bool, str, float]:
+    """True when the tests caught the mutant (failed); the first failing test; seconds."""
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{name}-") as tmp:
+        db_dir = Path(tmp) / "db"
+        shutil.copytree(REPO / "db", db_dir)
+        mutate(db_dir, name)
+        env = dict(os.environ, SALES_MART_DB_DIR=str(db_dir))
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
+            cwd=REPO, env=env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - start
+    failed = [line.split(" ", 1)[1].split(" - ")[0] for line in done.stdout.splitlines()
+              if line.startswith(("FAILED ", "ERROR "))]
+    return done.returncode != 0, (failed[0] if failed else "-"), elapsed
+
+
+def main(names: list[str]) -> int:
+    names = names or list(MUTANTS)
+    survivors = []
+    print(f"{'mutant':40} {'caught':7} first failing test")
+    for name in names:
+        caught, first, elapsed = run(name)
+        print(f"{name:40} {'yes' if caught else 'NO':7} {first}  ({elapsed:.0f} s)", flush=True)
+        if not caught:
+            survivors.append(name)
+    print(f"{len(names) - len(survivors)} of {len(names)} mutants caught")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
