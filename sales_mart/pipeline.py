@@ -453,14 +453,32 @@ class CheckFileOperator(SQLCheckOperator):
 
 ALERT_SUBJECT = ("[sales_mart] {{ dag.dag_id }} failed for {{ ds }} "
                  "at task {{ ti.task_id }}")
+# Everything quoted is HTML-escaped: a reason may quote an API answer or a data value.
 ALERT_BODY = """\
-<p>DAG <b>{{ dag.dag_id }}</b>, date <b>{{ ds }}</b>, run {{ run_id }}:
-task <b>{{ ti.task_id }}</b> failed (try {{ ti.try_number }}).</p>
+<p>DAG <b>{{ dag.dag_id | e }}</b>, date <b>{{ ds | e }}</b>, run {{ run_id | e }}:
+task <b>{{ ti.task_id | e }}</b> failed (try {{ ti.try_number }}).</p>
 <p>Reason:</p>
-<pre>{{ exception }}</pre>
-<p>Log: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></p>
-<p>The load journal is <code>staging.load_log</code>; raw files are kept in the landing folder.</p>
+<pre>{{ exception | e }}</pre>
+<p>Next step: {{ next_step | e }}</p>
+<p>Log: <a href="{{ ti.log_url | e }}">{{ ti.log_url | e }}</a></p>
 """
+
+API_TASK_IDS = frozenset({"generate_report", "wait_for_report", "get_increment", "download"})
+
+
+def next_step(context) -> str:
+    """What the person reading the failure e-mail should do, by the failed task."""
+    ti = context["ti"]
+    rerun = (f"airflow dags test {ti.dag_id} {context.get('ds')}"
+             if ti.dag_id == "sales_mart_daily" else f"airflow dags trigger {ti.dag_id}")
+    again = f"then run the date again ({rerun}, or clear the failed task in the UI)."
+    if ti.task_id in API_TASK_IDS:
+        return ("nothing reached the warehouse. If the API is down or refusing, wait, or fix "
+                "the connection sales_api as the reason says; for a day the API no longer "
+                f"serves, use sales_mart_history; {again}")
+    return ("the mart is as it was before this delivery. The load is journalled in "
+            "staging.load_log (status, error) and rejected rows in "
+            "staging.user_order_log_rejects; fix the cause at the source, " + again)
 
 
 def failure_notifier():
@@ -482,7 +500,7 @@ def notify_failure(context) -> None:
     A notifier renders its templates in place, so one shared instance would repeat the first
     failure's subject in every later e-mail of the same process (``airflow dags test``).
     """
-    failure_notifier()(context)
+    failure_notifier()({**context, "next_step": next_step(context)})
 
 
 # --- the warehouse half of a DAG --------------------------------------------------------

@@ -335,3 +335,19 @@ def test_a_day_stopped_by_a_gate_never_reaches_the_mart_through_a_later_report(
         assert mart_dump(dwh) == mart_dump(conn)
     finally:
         conn.close()
+
+
+def test_the_failure_email_escapes_what_it_quotes_and_names_the_next_step(pipeline, dwh,
+                                                                          loaded):
+    """An API answer with markup is quoted as text, not rendered; the e-mail says what to do."""
+    pipeline.sandbox.set_faults({"endpoints": {"get_increment": [
+        {"body": "<html><script>alert(1)</script>Bad gateway</html>", "times": "always"}]}})
+    state, tasks = pipeline.daily(DAY)
+
+    assert state == "failed" and tasks["get_increment"][0] == "failed"
+    (mail,) = pipeline.smtp.take()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;Bad gateway" in mail.text
+    assert "<script>" not in mail.text
+    assert "Next step:" in mail.text
+    assert f"airflow dags test sales_mart_daily {DAY}" in mail.text
+    assert "sales_api" in mail.text
