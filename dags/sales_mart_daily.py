@@ -47,6 +47,9 @@ api_retries = pipeline.api_task_retry_args()
     start_date=pipeline.ANY_DATE,
     catchup=True,
     max_active_runs=1,
+    # Day D not published by D+1 09:00 UTC (SALES_MART_FRESHNESS_HOURS=33) e-mails the alert
+    # address: an Airflow deadline alert, noticed by the scheduler, sent by the triggerer.
+    deadline=pipeline.freshness_deadline(),
     doc_md=__doc__,
     render_template_as_native_obj=True,
     default_args={"retries": 0, "on_failure_callback": [notify]},

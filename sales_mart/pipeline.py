@@ -112,6 +112,21 @@ def api_task_retry_args() -> dict[str, Any]:
     }
 
 
+def freshness_deadline():
+    """The daily DAG's deadline alert: day D not published ``SALES_MART_FRESHNESS_HOURS`` hours
+    after D began (default 33: D+1 09:00 UTC) e-mails the alert address (Airflow 3 deadline
+    alerts: the scheduler notices the miss, the triggerer runs :func:`freshness_alert`).
+    ``0`` turns it off."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    hours = _env_float("SALES_MART_FRESHNESS_HOURS", 33)
+    if hours <= 0:
+        return None
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+                         interval=dt.timedelta(hours=hours), callback=AsyncCallback(freshness_alert),
+                         name="sales_mart_freshness")
+
+
 def dwh_role() -> str | None:
     from sales_mart import config
 
@@ -501,6 +516,45 @@ def notify_failure(context) -> None:
     failure's subject in every later e-mail of the same process (``airflow dags test``).
     """
     failure_notifier()({**context, "next_step": next_step(context)})
+
+
+FRESHNESS_SUBJECT = ("[sales_mart] {{ dag_run.dag_id }}: {{ dag_run.logical_date[:10] }} not "
+                     "published by {{ deadline.deadline_time }}")
+FRESHNESS_BODY = """\
+<p>Day <b>{{ dag_run.logical_date[:10] | e }}</b> of <b>{{ dag_run.dag_id | e }}</b> was not
+published by its deadline, {{ deadline.deadline_time | e }} (run {{ dag_run.run_id | e }},
+state {{ dag_run.state | e }}). The retention views do not hold that day yet.</p>
+<p>Next step: look at the run in the Airflow UI; if it failed, its failure e-mail says why.
+Run the date again once the cause is fixed
+(<code>airflow dags test {{ dag_run.dag_id | e }} {{ dag_run.logical_date[:10] | e }}</code>,
+or clear the failed task).</p>
+"""
+
+
+async def freshness_alert(context: dict[str, Any], **_: Any) -> None:
+    """Deadline-alert callback (runs on the triggerer): e-mails Variable
+    ``sales_mart_alert_email`` through ``sales_smtp`` that the run's day is not published.
+    A run created after its deadline (catch-up of older days, a person running an old date)
+    sends nothing: that would be one alert per day caught up, about days long past."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from asgiref.sync import sync_to_async
+
+    run = context["dag_run"]
+    deadline = pendulum.parse(str(context["deadline"]["deadline_time"]))
+    # When the run came to be: queued (scheduler, trigger) or, for a manual run, run_after.
+    born = [pendulum.parse(str(run[k])) for k in ("queued_at", "run_after") if run.get(k)]
+    if born and max(born) > deadline:
+        # Born after its deadline (a catch-up run, a person re-running an old day): not a
+        # freshness miss, and its own failure e-mail (if any) says the rest.
+        log.info("run %s was created after its deadline %s: no freshness alert",
+                 run.get("dag_run_id"), deadline)
+        return
+    to = await sync_to_async(setting)("sales_mart_alert_email")
+    sender = await sync_to_async(setting)("sales_mart_alert_from", "sales-mart@localhost")
+    notifier = SmtpNotifier(from_email=sender, to=to, smtp_conn_id=SMTP_CONN_ID,
+                            subject=FRESHNESS_SUBJECT, html_content=FRESHNESS_BODY)
+    notifier.render_template_fields(context)
+    await notifier.async_notify(context)
 
 
 # --- the warehouse half of a DAG --------------------------------------------------------
