@@ -128,3 +128,17 @@ def test_waiting_for_the_report_holds_no_worker_slot(pipeline):
     assert reschedules >= 1
     assert pipeline.sandbox.request_counts["generate_report"] == 1
     assert pipeline.sandbox.request_counts["get_report"] >= 2
+
+
+def test_publish_updates_the_retention_views_as_assets(pipeline):
+    """A DAG scheduled on Asset("mart.customer_retention") runs after every published day."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    assert_succeeded(pipeline.daily(DAYS[1]))
+    with create_session() as session:
+        events = session.query(AssetModel.name, AssetEvent.source_task_id).join(
+            AssetEvent, AssetEvent.asset_id == AssetModel.id).filter(
+            AssetEvent.source_run_id == pipeline.last_run_id).all()
+    assert sorted(events) == [("mart.customer_retention", "publish"),
+                              ("mart.customer_retention_by_city", "publish")]

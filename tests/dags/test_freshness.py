@@ -60,17 +60,20 @@ def triggerer_step() -> list:
     return payloads
 
 
-def daily_dag_with_deadline_in(seconds: float, monkeypatch):
-    """The daily DAG parsed with SALES_MART_FRESHNESS_HOURS putting today's deadline
-    ``seconds`` from now."""
+def daily_dag_with_alert(monkeypatch, hours: float = 33):
+    """The daily DAG parsed with its freshness alert (the session's DagBag has it off)."""
     from airflow.dag_processing.dagbag import DagBag
     from conftest import DAGS_DIR
 
-    now = dt.datetime.now(dt.UTC)
-    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
-    monkeypatch.setenv("SALES_MART_FRESHNESS_HOURS",
-                       str((since_midnight.total_seconds() + seconds) / 3600))
+    monkeypatch.setenv("SALES_MART_FRESHNESS_HOURS", str(hours))
     return DagBag(dag_folder=str(DAGS_DIR / "sales_mart_daily.py"))
+
+
+def hours_until_today_plus(seconds: float) -> float:
+    """SALES_MART_FRESHNESS_HOURS that puts today's deadline ``seconds`` from now."""
+    now = dt.datetime.now(dt.UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return ((now - midnight).total_seconds() + seconds) / 3600
 
 
 def test_a_day_not_published_by_its_deadline_emails_the_alert_address(pipeline, monkeypatch):
@@ -79,7 +82,7 @@ def test_a_day_not_published_by_its_deadline_emails_the_alert_address(pipeline, 
     import time
 
     today = dt.datetime.now(dt.UTC).date()
-    pipeline.dagbag = daily_dag_with_deadline_in(20, monkeypatch)
+    pipeline.dagbag = daily_dag_with_alert(monkeypatch, hours_until_today_plus(20))
     state, _ = pipeline.daily(today)  # not published: the API answers NOT FOUND
     assert state == "failed"
     pipeline.smtp.take()  # the failure e-mail
@@ -95,8 +98,9 @@ def test_a_day_not_published_by_its_deadline_emails_the_alert_address(pipeline, 
     assert scheduler_step_for_missed_deadlines() == 0  # one alert per run, not one per loop
 
 
-def test_a_run_created_after_its_deadline_sends_no_freshness_alert(pipeline):
+def test_a_run_created_after_its_deadline_sends_no_freshness_alert(pipeline, monkeypatch):
     """Catching up, or running an old day by hand, is not a freshness miss: no e-mail storm."""
+    pipeline.dagbag = daily_dag_with_alert(monkeypatch)
     day = DAYS[3]  # its deadline, D+1 09:00, passed long ago
     pipeline.sandbox.set_faults({"not_found_dates": [day.isoformat()]})
     state, _ = pipeline.daily(day)
