@@ -66,11 +66,11 @@ db-upgrade: venv
 
 # DAYS, ROWS, SEED, FIRST_DAY override the demo's span, volume, seed and first day.
 demo: venv
-	$(BIN)/python -m sales_mart.demo
+	@$(BIN)/python -m sales_mart.demo
 
 # The Airflow UI at http://127.0.0.1:8080 (PORT overrides); Ctrl-C stops everything.
 airflow: venv
-	$(BIN)/python -m sales_mart.airflow_ui
+	@$(BIN)/python -m sales_mart.airflow_ui
 
 bench: venv pg-up
 	$(BIN)/python -m bench.run

@@ -8,9 +8,12 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +24,40 @@ from sales_mart import config, warehouse
 
 # Where local runs keep their state (private PostgreSQL, Airflow home, landing files).
 VAR_DIR = Path(os.environ.get("SALES_MART_VAR_DIR", config.PROJECT_ROOT / "var"))
+
+# Airflow masks every extra of a connection in its logs, like a password, and skips (with a
+# warning) any secret shorter than 5 characters; a 5-character one such as "local" would also
+# turn every "localhost" into "***host". So the local stack's extras are long and unlike any
+# other log text.
+LOCAL_NICKNAME, LOCAL_COHORT = "local-nickname", "local-cohort"
+
+# A dependency's warning, filtered exactly. Airflow's execution API imports svcs.fastapi, which
+# imports fastapi.testclient; with httpx installed (Airflow 3.3 pins it) instead of httpx2,
+# starlette warns at that import (StarletteDeprecationWarning, a UserWarning). Nothing here uses
+# a test client and the pin is Airflow's, so exactly this warning is ignored, nothing else.
+TESTCLIENT_WARNING = "Using `httpx` with `starlette.testclient` is deprecated"
+TESTCLIENT_WARNING_MODULE = "fastapi.testclient"  # the import the warning is attributed to
+
+
+def import_svcs_quietly() -> None:
+    """For Airflow in this process (`make demo`): import svcs.fastapi once with exactly that
+    warning ignored; the module stays imported, so Airflow's own import of it is silent."""
+    from starlette.exceptions import StarletteDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=re.escape(TESTCLIENT_WARNING),
+                                category=StarletteDeprecationWarning,
+                                module=re.escape(TESTCLIENT_WARNING_MODULE))
+        import svcs.fastapi  # noqa: F401
+
+
+def pythonwarnings_without_testclient_warning(current: str | None) -> str:
+    """PYTHONWARNINGS for Airflow's own processes (`make airflow`): the same filter added to
+    `current`. The -W syntax cannot name StarletteDeprecationWarning (its module is not
+    importable yet when Python reads the option), so the category is its base UserWarning; the
+    message and the module still select exactly this warning."""
+    rule = f"ignore:{TESTCLIENT_WARNING}:UserWarning:{TESTCLIENT_WARNING_MODULE}"
+    return ",".join(filter(None, [current, rule]))
 
 
 def free_port() -> int:
@@ -105,7 +142,14 @@ def ensure_warehouse(url: str, say=print) -> tuple[str, PrivatePostgres | None]:
     server = PrivatePostgres(VAR_DIR / "pgdata", free_port(), bin_dir)
     say(f"no PostgreSQL answers at {warehouse.redact_url(url)}; starting a private server in "
         f"{server.data_dir} on port {server.port}")
-    server.start()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        raise NoWarehouse(
+            f"no PostgreSQL answers at {warehouse.redact_url(url)} and a private server in "
+            f"{server.data_dir} did not start ({' '.join(str(exc).split())}); set SALES_DWH_URL "
+            "to a reachable server"
+        ) from None
     return server.url, server
 
 
@@ -129,6 +173,9 @@ def airflow_environment(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # The key signing the API's tokens: Airflow's generated default (16 bytes) draws an
+        # InsecureKeyLengthWarning (HS512 wants 64 bytes or more); a fresh 64-byte one per start.
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         "SALES_MART_START_DATE": start_date,
         "AIRFLOW_CONN_SALES_DWH": json.dumps({
             "conn_type": "postgres", "host": dwh.hostname, "port": dwh.port or 5432,
@@ -137,7 +184,7 @@ def airflow_environment(
         }),
         "AIRFLOW_CONN_SALES_API": json.dumps({
             "conn_type": "http", "host": api_base_url, "password": api_key,
-            "extra": {"nickname": "local", "cohort": "1"},
+            "extra": {"nickname": LOCAL_NICKNAME, "cohort": LOCAL_COHORT},
         }),
         "AIRFLOW_CONN_SALES_SMTP": json.dumps({
             "conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
@@ -145,7 +192,8 @@ def airflow_environment(
         }),
         "AIRFLOW_VAR_SALES_MART_ALERT_EMAIL": alert_email,
         "AIRFLOW_VAR_SALES_MART_LANDING_DIR": str(landing_dir),
-        "SALES_MART_POLL_INTERVAL": "0.5",  # the wait_for_report sensor (parse time)
+        # The wait_for_report sensor's poke interval: read when the DAG file is parsed.
+        "SALES_MART_POLL_INTERVAL": "0.2",
     }
 
 

@@ -233,6 +233,39 @@ def upgrade(url: str | None = None) -> UpgradeReport:
     return UpgradeReport(created, [p.name for p in procedures], rebuilt, unchanged)
 
 
+GROUP_ROLES = ("sales_loader", "sales_bi")
+
+
+def ensure_login(url: str, login: str, group: str, password: str) -> bool:
+    """Creates (or resets) a login that holds exactly one group role and no attribute beyond
+    LOGIN: what the pipeline (sales_loader) or a BI tool (sales_bi) connects as. Run as the
+    warehouse owner; True when the login was created."""
+    if group not in GROUP_ROLES:
+        raise LoadError(f"a login is a member of one of {', '.join(GROUP_ROLES)}, not {group!r}")
+    if not password:
+        raise LoadError("the login needs a password (SALES_DWH_LOGIN_PASSWORD)")
+    name = sql.Identifier(login)
+    conn = connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("select 1 from pg_roles where rolname = %s", (login,))
+            created = cur.fetchone() is None
+            verb = sql.SQL("create" if created else "alter")
+            cur.execute(sql.SQL(
+                "{} role {} login nosuperuser nocreatedb nocreaterole noreplication "
+                "nobypassrls inherit password {}").format(verb, name, sql.Literal(password)))
+            cur.execute(  # any other membership goes: the login holds its group only
+                "select r.rolname from pg_auth_members as m join pg_roles as r on r.oid = m.roleid"
+                " where m.member = (select oid from pg_roles where rolname = %s)"
+                " and r.rolname <> %s", (login, group))
+            for (other,) in cur.fetchall():
+                cur.execute(sql.SQL("revoke {} from {}").format(sql.Identifier(other), name))
+            cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), name))
+        return created
+    finally:
+        conn.close()
+
+
 GRANTS_FILE = "900_grants.sql"
 
 
@@ -402,6 +435,14 @@ def fail_load(conn, load_id: int, error: str) -> None:
         cur.execute("call staging.fail_load(%s, %s)", (load_id, error))
 
 
+def _first_cause(exc: BaseException) -> str:
+    """The error that started it: closing a connection the server dropped raises a second,
+    less telling one ("connection already closed") on top of the first."""
+    while isinstance(exc, psycopg2.InterfaceError) and isinstance(exc.__context__, psycopg2.Error):
+        exc = exc.__context__
+    return str(exc).strip()
+
+
 def load_file(
     path: Path | str,
     *,
@@ -425,20 +466,26 @@ def load_file(
     conn = connect(url, role=role)
     try:
         load_id = copy_file(conn, path, source=source, delivery_date=delivery_date)
+        step = "ingest"
         try:
             summary = ingest(conn, load_id)
             params = check_parameters(load_id, params_share)
+            step = "gates"
             with conn, conn.cursor() as cur:
                 summary.checks += run_checks(cur, GATE_CHECKS, params)
+            step = "publish"
             with conn, conn.cursor() as cur:
                 cur.execute(PUBLISH_SQL, params)
+            step = "confirmation"
             with conn, conn.cursor() as cur:
                 summary.checks += run_checks(cur, FINAL_CHECKS, params)
         except CheckFailed as exc:
             fail_load(conn, load_id, str(exc))
             raise
         except psycopg2.Error as exc:
-            message = f"load {load_id} of {path} failed: {str(exc).strip()}"
+            message = f"load {load_id} of {path} failed at {step}: {_first_cause(exc)}"
+            if conn.closed:  # the server went away; a new connection journals the failure
+                conn = connect(url, role=role)
             fail_load(conn, load_id, message)
             raise LoadError(message) from exc
         final = load_summary(conn, load_id)  # counts as journalled after the publish

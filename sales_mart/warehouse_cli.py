@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
+
+import psycopg2
 
 from sales_mart import config, warehouse
 
@@ -17,6 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="apply migrations, procedures and views to SALES_DWH_URL (safe to repeat)",
     )
     up.set_defaults(func=cmd_db_upgrade)
+    login = db_sub.add_parser(
+        "login",
+        help="create or reset a login holding only sales_loader (or sales_bi); run as the owner",
+        description="Creates the login NAME (or resets it) with the password in the environment "
+        "variable SALES_DWH_LOGIN_PASSWORD, as a member of exactly one group role and nothing "
+        "else. The pipeline connects as such a login; migrations run as the owner.",
+    )
+    login.add_argument("name", help="the login, e.g. sales_pipeline")
+    login.add_argument("--role", choices=warehouse.GROUP_ROLES, default="sales_loader",
+                       help="its one group role (default %(default)s)")
+    login.set_defaults(func=cmd_db_login)
 
     load = sub.add_parser(
         "load",
@@ -58,6 +72,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     print(f"procedures re-applied: {len(report.procedures_applied)}")
     print(f"views rebuilt: {', '.join(report.views_rebuilt) or 'none'}")
     print(f"views unchanged: {', '.join(report.views_unchanged) or 'none'}")
+    return 0
+
+
+def cmd_db_login(args: argparse.Namespace) -> int:
+    url = config.dwh_url()
+    try:
+        created = warehouse.ensure_login(url, args.name, args.role,
+                                         os.environ.get("SALES_DWH_LOGIN_PASSWORD", ""))
+    except (warehouse.LoadError, psycopg2.Error) as exc:
+        print(f"sales-mart: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    print(f"login {args.name} {'created' if created else 'reset'}: a member of {args.role} only")
     return 0
 
 

@@ -3,6 +3,7 @@ the warehouse tests fail. A mutant that survives is a rule no test watches.
 
     make mutants                      # every mutant (about 10 minutes)
     .venv/bin/python tests/mutants.py reject_share_inclusive calendar_row_check
+    MUTANT_TESTS=tests/test_replay_property.py .venv/bin/python tests/mutants.py failed_loads_eligible
 
 Each mutant is applied to a copy of db/ (SALES_MART_DB_DIR points the tests at it); the working
 tree is never touched. Not part of `make test`: it runs the suite once per mutant.
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = [
     "tests/test_load_integrity.py", "tests/test_bad_input.py", "tests/test_retention_rules.py",
     "tests/test_privileges.py", "tests/test_roles.py", "tests/test_atomicity.py",
-    "tests/test_order_independence.py",
+    "tests/test_order_independence.py", "tests/test_replay_property.py",
 ]
 
 # name: (file under db/, regular expression, replacement) -- what the change breaks, in words.
@@ -84,9 +85,9 @@ MUTANTS = {
                                r"order by s\.uniq_id, s\.delivery_date desc, s\.source_rank desc",
                                "order by s.uniq_id, s.delivery_date desc, s.source_rank asc"),
     "redelivery_keeps_old_lines": ("procedures/040_mart_publish.sql",
-                                   r"-- Lines that disappeared from a re-delivered day\.\n"
-                                   r"    delete from mart\.f_sales as f",
-                                   "-- mutant\n    select from mart.f_sales as f"),
+                                   r"and not exists \(select from merge_winner as w "
+                                   r"where w\.uniq_id = a\.uniq_id\);",
+                                   "and false;"),
     "refresh_search_path_unpinned": ("procedures/050_mart_refresh_retention.sql",
                                      r"set search_path = pg_catalog, pg_temp\n", ""),
     "public_may_connect": ("procedures/900_grants.sql",
@@ -115,9 +116,21 @@ def run(name: str) -> tuple[bool, str, float]:
         shutil.copytree(REPO / "db", db_dir)
         mutate(db_dir, name)
         env = dict(os.environ, SALES_MART_DB_DIR=str(db_dir))
+        # A mutant that does not even install is no test of the tests: say so.
+        scratch = f"postgresql://postgres@127.0.0.1:5432/sales_mart_mutant_{os.getpid()}"
+        installed = subprocess.run(
+            [sys.executable, "-c", "import sys; from sales_mart import warehouse; "
+             "warehouse.upgrade(sys.argv[1])", scratch],
+            env=env, capture_output=True, text=True, check=False)
+        subprocess.run(["psql", scratch.rsplit("/", 1)[0] + "/postgres", "-qc",
+                        f"drop database if exists {scratch.rsplit('/', 1)[1]} with (force)"],
+                       capture_output=True, check=False)
+        if installed.returncode != 0:
+            raise SystemExit(f"mutant {name} does not install: {installed.stderr[-500:]}")
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+             *os.environ.get("MUTANT_TESTS", " ".join(TESTS)).split()],
             cwd=REPO, env=env, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - start
     failed = [line.split(" ", 1)[1].split(" - ")[0] for line in done.stdout.splitlines()

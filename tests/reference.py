@@ -27,7 +27,20 @@ def final_rows(deliveries: list[tuple[Path, date | None]]) -> dict[str, dict]:
     return {uniq: row for uniq, (_, row) in best.items()}
 
 
+def days_in_mart(rows: dict[str, dict]) -> dict[int, int]:
+    """ISO week (year * 100 + week) -> how many of its days have at least one order line, over
+    all items and cities."""
+    days: dict[int, set[date]] = defaultdict(set)
+    for r in rows.values():
+        day = datetime.fromisoformat(r["date_time"]).date()
+        iso = day.isocalendar()
+        days[iso.year * 100 + iso.week].add(day)
+    return {period: len(held) for period, held in days.items()}
+
+
 def retention(rows: dict[str, dict], *, by_city: bool) -> list[tuple]:
+    """Rows of the view in its column order, days_in_mart last."""
+    week_days = days_in_mart(rows)
     orders = []
     for uniq, r in rows.items():
         day = datetime.fromisoformat(r["date_time"]).date()
@@ -71,5 +84,6 @@ def retention(rows: dict[str, dict], *, by_city: bool) -> list[tuple]:
         result.append((
             period, monday, item, *city, len(new), len(returning), len(refunded_customers),
             new_rev, returning_rev, refunds, shipped, refunded_amount, shipped_rev - refunded_amount,
+            week_days[period],
         ))
     return result

@@ -324,7 +324,30 @@ def test_sales_mart_commands_parse(services):
         if argv[:2] == ["api", "serve"]:
             assert args.host == "0.0.0.0", "the sandbox must listen beyond its container"
             assert args.api_key is None, "the key belongs in SALES_API_KEY, not on argv (ps)"
-    assert {("db", "upgrade"), ("api", "serve")} <= seen, seen
+    assert {("db", "upgrade"), ("db", "login"), ("api", "serve")} <= seen, seen
+
+
+def test_pipeline_logs_in_holding_only_sales_loader_and_only_init_knows_the_owner(services):
+    """Migrations run as the owner (airflow-init only); the pipeline, as a login that
+    `sales-mart db login` makes a member of sales_loader alone (no SET ROLE to undo)."""
+    init = environment(services["airflow-init"])
+    owner = urlsplit(init["SALES_DWH_URL"])
+    commands = script_commands(init_script(services), "sales-mart")
+    (login,) = [argv for argv in commands if argv[:2] == ["db", "login"]]
+    assert login[2:] == ["${SALES_PIPELINE_USER}", "--role", "sales_loader"]
+    assert init["SALES_DWH_LOGIN_PASSWORD"] == init["SALES_PIPELINE_PASSWORD"]
+
+    conn = connections_added(services)["sales_dwh"]
+    assert conn["login"] == "${SALES_PIPELINE_USER}"
+    assert conn["password"] == "${SALES_PIPELINE_PASSWORD}"
+    for name, service in services.items():
+        env = environment(service)
+        if name == "airflow-init" or "SALES_DWH_URL" not in env:
+            continue
+        url = urlsplit(env["SALES_DWH_URL"])
+        assert url.username != owner.username and url.password != owner.password, name
+        assert env.get("SALES_DWH_ROLE") == "", f"{name}: no SET ROLE, the login's own rights"
+        assert not any(owner.password in str(v) for v in env.values()), name
 
 
 def test_sandbox_serves_where_the_connection_points(services, env_example):

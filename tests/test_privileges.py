@@ -6,6 +6,7 @@ views; PUBLIC (any other login) cannot even connect."""
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import date
 
 import psycopg2
@@ -176,3 +177,42 @@ def test_a_login_in_no_group_cannot_connect(dwh, login):
     make, connect = login
     with pytest.raises(psycopg2.OperationalError, match="permission denied for database"):
         connect(make("nobody"))
+
+
+def test_db_login_makes_a_login_holding_only_its_group(dwh, dwh_url, files):
+    from test_upgrade_and_cli import SALES_MART
+
+    name = f"sales_test_pipeline_login_{SUFFIX}"
+    env = dict(os.environ, SALES_DWH_URL=dwh_url, SALES_DWH_LOGIN_PASSWORD="s3cret-not-logged")
+    try:
+        with dwh.cursor() as cur:  # an earlier, wider login of the same name
+            cur.execute(f"create role {name} login createdb")
+            cur.execute(f"grant sales_bi to {name}")
+        done = subprocess.run([*SALES_MART, "db", "login", name], env=env, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert f"login {name} reset: a member of sales_loader only" in done.stdout
+        assert "s3cret" not in done.stdout + done.stderr
+        assert fetch(dwh, """
+            select r.rolname from pg_auth_members as m join pg_roles as r on r.oid = m.roleid
+            where m.member = %s::regrole""", (name,)) == [("sales_loader",)]
+        assert fetch(dwh, "select rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, "
+                          "rolpassword is not null from pg_authid where rolname = %s",
+                     (name,)) == [(False, False, False, True, True)]
+
+        conn = psycopg2.connect(host="127.0.0.1", port=5432, user=name, dbname=dwh.info.dbname)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("set role none")  # what undid `-c role=sales_loader` for a superuser
+            cur.execute("select current_user, (select rolsuper from pg_roles "
+                        "where rolname = current_user)")
+            assert cur.fetchone() == (name, False)
+            with pytest.raises(errors.InsufficientPrivilege):
+                cur.execute("set role postgres")
+            with pytest.raises(errors.InsufficientPrivilege):
+                cur.execute("create table mart.scratch (x int)")
+            cur.execute("discard temp")
+        conn.close()
+    finally:
+        with dwh.cursor() as cur:
+            cur.execute(f"drop role if exists {name}")

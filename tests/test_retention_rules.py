@@ -148,3 +148,70 @@ def test_redelivered_day_removes_lines_that_disappeared(dwh, files):
     assert fetch(dwh, "select count(*), count(*) filter (where customer_id = 14) from mart.f_sales") == [(4, 0)]
     assert fetch(dwh, "select count(*) from mart.d_customer where customer_id = 14") == [(0,)]
     assert fetch(dwh, "select new_customers_count from mart.customer_retention") == [(4,)]
+
+
+def test_days_in_mart_counts_the_weeks_days_held_over_the_whole_mart(dwh, files):
+    # ISO week 2024-W10 (Mon 03-04 .. Sun 03-10): item 1 sells on Tuesday, item 2 on Wednesday,
+    # item 3 has only a refund, on Thursday. 2024-W11: Monday only.
+    history = [
+        *[Order(n, "2024-03-05", customer=n, item=1, city=1) for n in (10, 11, 12)],
+        Order(20, "2024-03-06", customer=13, item=2, city=2),
+        Order(21, "2024-03-07", customer=14, item=3, city=3, status="refunded"),
+        Order(22, "2024-03-11", customer=15, item=1, city=1),
+    ]
+    warehouse.load_file(write_file(files / "h.csv", history), history=True)
+    week_days = "select period_id, item_id{city}, days_in_mart from {view} order by 1, 2{order}"
+    # Tuesday, Wednesday and Thursday hold facts: 3 days for every item of W10, whatever it sold
+    assert fetch(dwh, week_days.format(city="", view="mart.customer_retention", order="")) == [
+        (202410, 1, 3), (202410, 2, 3), (202410, 3, 3), (202411, 1, 1),
+    ]
+    assert fetch(dwh, week_days.format(city=", city_id", view="mart.customer_retention_by_city",
+                                       order=", 3")) == [
+        (202410, 1, 1, 3), (202410, 2, 2, 3), (202410, 3, 3, 3), (202411, 1, 1, 1),
+    ]
+
+    # Friday's increment sells item 1 only; the refresh makes W10 four days for every item.
+    friday = [Order(n + 30, "2024-03-08", customer=n, item=1) for n in (10, 11, 12, 13)]
+    warehouse.load_file(write_file(files / "fri.csv", friday), delivery_date=date(2024, 3, 8))
+    assert fetch(dwh, week_days.format(city="", view="mart.customer_retention", order="")) == [
+        (202410, 1, 4), (202410, 2, 4), (202410, 3, 4), (202411, 1, 1),
+    ]
+    assert fetch(dwh, "select distinct days_in_mart from mart.customer_retention_by_city "
+                      "where period_id = 202410") == [(4,)]
+
+
+# The BI contract (SPEC §4): every column a BI tool may use keeps its name, position and type;
+# days_in_mart is added at the end; the unique keys and the sales_bi grant are unchanged.
+SPEC_COLUMNS = [
+    ("period_name", "text"), ("period_id", "integer"), ("week_start", "date"),
+    ("item_id", "integer"), ("item_name", "text"),
+    ("new_customers_count", "bigint"), ("returning_customers_count", "bigint"),
+    ("refunded_customer_count", "bigint"), ("new_customers_revenue", "numeric(16,2)"),
+    ("returning_customers_revenue", "numeric(16,2)"), ("customers_refunded", "bigint"),
+    ("orders_count", "bigint"), ("refunded_amount", "numeric(16,2)"),
+    ("net_revenue", "numeric(16,2)"),
+]
+CITY_COLUMNS = [("city_id", "integer"), ("city_name", "text")]
+
+
+def test_retention_views_keep_the_bi_contract_and_add_days_in_mart_last(dwh, files):
+    for view, spec, key in (
+        ("mart.customer_retention", SPEC_COLUMNS, "(period_id, item_id)"),
+        ("mart.customer_retention_by_city", SPEC_COLUMNS[:5] + CITY_COLUMNS + SPEC_COLUMNS[5:],
+         "(period_id, item_id, city_id)"),
+    ):
+        columns = fetch(dwh, "select attname::text, format_type(atttypid, atttypmod) from pg_attribute "
+                             "where attrelid = %s::regclass and attnum > 0 and not attisdropped "
+                             "order by attnum", (view,))
+        assert columns == [*spec, ("days_in_mart", "bigint")]
+        assert [d.split(" USING btree ")[1] for (d,) in fetch(
+            dwh, "select pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass "
+                 "and indisunique", (view,))] == [key]
+        assert fetch(dwh, "select has_table_privilege('sales_bi', %s, 'select')", (view,)) == [(True,)]
+
+    warehouse.load_file(write_file(files / "d.csv", WEEK_10), delivery_date=date(2024, 3, 5))
+    with dwh.cursor() as cur:
+        cur.execute("set role sales_bi")
+        cur.execute("select period_id, item_id, days_in_mart from mart.customer_retention order by 2")
+        assert cur.fetchall() == [(202410, 1, 1), (202410, 2, 1)]
+        cur.execute("reset role")

@@ -28,13 +28,17 @@ select
     count(*) filter (where o.status = 'shipped') as orders_count,
     coalesce(-sum(o.payment_amount) filter (where o.status = 'refunded'), 0)::numeric(16, 2)
         as refunded_amount,
-    sum(o.payment_amount)::numeric(16, 2) as net_revenue
+    sum(o.payment_amount)::numeric(16, 2) as net_revenue,
+    -- Added after the SPEC columns (which keep their positions): how many days (1-7) of this ISO
+    -- week the mart holds at least one order line for, over all items and cities; fewer than 7
+    -- marks a partial week (the history's first week, the current week), not a real dip.
+    o.days_in_mart
 from mart.customer_order_class as o
 join mart.d_item as i on i.item_id = o.item_id
-group by o.iso_period_id, o.week_start, o.item_id, i.item_name;
+group by o.iso_period_id, o.week_start, o.item_id, i.item_name, o.days_in_mart;
 
 create unique index customer_retention_key on mart.customer_retention (period_id, item_id);
 comment on materialized view mart.customer_retention is
-'Weekly (ISO) customer retention per item: new / returning customers, their revenue, refunds.';
+'Weekly (ISO) customer retention per item: new / returning, revenue, refunds; days_in_mart < 7: partial week.';
 alter materialized view mart.customer_retention owner to sales_view_owner;
 grant select on mart.customer_retention to sales_bi;

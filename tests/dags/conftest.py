@@ -21,6 +21,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from sales_mart import localstack
+
+# Airflow's execution API imports svcs.fastapi, whose import of starlette's test client warns
+# (a dependency's warning; see localstack.import_svcs_quietly): imported once, that warning off.
+localstack.import_svcs_quietly()
+
 # Parse-time settings of the DAG files (environment only): fast Airflow retries of API tasks.
 os.environ["SALES_MART_API_RETRIES"] = "2"
 os.environ["SALES_MART_API_RETRY_DELAY"] = "0.2"

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 COLUMNS = (
     "period_id, week_start, item_id{city}, new_customers_count, returning_customers_count, "
     "refunded_customer_count, new_customers_revenue, returning_customers_revenue, "
-    "customers_refunded, orders_count, refunded_amount, net_revenue"
+    "customers_refunded, orders_count, refunded_amount, net_revenue, days_in_mart"
 )
 
 
