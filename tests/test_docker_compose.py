@@ -234,10 +234,32 @@ def test_every_image_tag_is_pinned(services):
         assert tag != "latest", f"{name}: image {image!r} is not pinned"
 
 
+def pins(lock: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$", (ROOT / lock).read_text(), re.M))
+
+
+def test_the_image_installs_the_runtime_lock_only():
+    """Runtime lock: the package's dependencies, no test, lint, demo or chart library; the same
+    versions as the development lock; the package itself pins no Airflow release."""
+    import tomllib
+
+    runtime, dev = pins("requirements-runtime.lock"), pins("requirements.lock")
+    assert "requirements-runtime.lock" in DOCKERFILE.read_text()
+    assert not re.search(r"[^-]requirements\.lock", DOCKERFILE.read_text())
+    for package in ("pytest", "ruff", "sqlfluff", "hypothesis", "matplotlib", "aiosmtpd",
+                    "pandas"):
+        assert package not in runtime and package in dev, package
+    assert {name: dev.get(name) for name in runtime} == runtime
+    assert runtime["apache-airflow"] == dev["apache-airflow"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if "==" in d], "ranges, not pins"
+    assert {"sandbox", "demo", "dev"} <= set(project["optional-dependencies"])
+
+
 def test_dockerfile_base_image_is_the_locked_airflow():
-    lock = (ROOT / "requirements.lock").read_text()
+    lock = (ROOT / "requirements-runtime.lock").read_text()
     locked = re.search(r"^apache-airflow==(\S+)$", lock, re.M)
-    assert locked, "requirements.lock does not pin apache-airflow"
+    assert locked, "requirements-runtime.lock does not pin apache-airflow"
     base = re.search(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.M)
     assert base, "Dockerfile has no FROM"
     assert base.group(1) == f"apache/airflow:{locked.group(1)}-python3.11", (
@@ -565,7 +587,8 @@ def dockerignore_excludes(path: str) -> bool:
 def test_dockerfile_copies_exist_in_the_build_context():
     copies = re.findall(r"^COPY\s+(?:--\S+\s+)*(.+?)\s+(\S+)\s*$", DOCKERFILE.read_text(), re.M)
     sources = [source for group, _ in copies for source in group.split()]
-    assert {"requirements.lock", "pyproject.toml", "sales_mart", "db", "dags"} <= set(sources)
+    assert {"requirements-runtime.lock", "pyproject.toml", "sales_mart", "db", "dags"} <= \
+        set(sources)
     for source in sources:
         assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
         assert not dockerignore_excludes(source), f".dockerignore excludes {source}"
