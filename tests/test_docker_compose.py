@@ -32,10 +32,10 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 DOCS = ROOT / "docs" / "docker.md"
 
 REQUIRED_SERVICES = {
-    "warehouse", "airflow-postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+    "check-env", "warehouse", "airflow-postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
     "airflow-dag-processor", "airflow-triggerer", "sandbox-api", "mailpit",
 }
-ONE_SHOT_SERVICES = {"airflow-init"}
+ONE_SHOT_SERVICES = {"airflow-init", "check-env"}
 # The Airflow image's entrypoint runs `airflow <command>`.
 AIRFLOW_SERVICE_COMMANDS = {
     "airflow-apiserver": "api-server",
@@ -214,7 +214,7 @@ def airflow_services(services) -> dict[str, dict]:
     """The services built from the project's Airflow image and run through Airflow's entrypoint
     or the init script (not the sandbox, which uses the image for the package only)."""
     return {name: svc for name, svc in services.items()
-            if name in AIRFLOW_SERVICE_COMMANDS or name in ONE_SHOT_SERVICES}
+            if name in AIRFLOW_SERVICE_COMMANDS or name == "airflow-init"}
 
 
 # --- services, images, healthchecks, start order ----------------------------------------------
@@ -656,3 +656,47 @@ def test_docs_say_how_to_run_it():
     for step in ("cp .env.example .env", "docker compose up -d", "docker compose up -d warehouse",
                  "http://127.0.0.1:8080", "http://127.0.0.1:8025"):
         assert step in docs, f"docs/docker.md lacks {step!r}"
+
+
+# --- refusing placeholder secrets ---------------------------------------------------------------
+
+
+def test_the_stack_refuses_to_start_with_a_placeholder_or_without_a_fernet_key(services,
+                                                                           env_example):
+    """check-env gets every secret of .env; every other service waits for it to succeed; with
+    .env.example as it ships it fails, naming each placeholder and never printing a value."""
+    from sales_mart import envcheck
+
+    check = services["check-env"]
+    assert check.get("entrypoint") == ["python", "-m", "sales_mart.envcheck"]
+    for name, service in services.items():
+        if name != "check-env":
+            condition = (service.get("depends_on") or {}).get("check-env", {}).get("condition")
+            assert condition == "service_completed_successfully", name
+    given = environment(check)
+    placeholders = {k for k, v in env_example.items() if v.startswith("change-me")}
+    compose_file = COMPOSE_FILE.read_text()
+    for variable in placeholders:  # every change-me of .env reaches the check
+        assert f"${{{variable}:" in compose_file
+    assert set(envcheck.SECRETS) == set(given)
+    assert given["AIRFLOW__CORE__FERNET_KEY"] == env_example["AIRFLOW_FERNET_KEY"]
+    assert len(envcheck.problems(given)) == len(envcheck.SECRETS)  # all placeholders
+
+    done = subprocess.run([sys.executable, "-m", "sales_mart.envcheck"], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", **given}, cwd=ROOT)
+    assert done.returncode == 1
+    for name in envcheck.SECRETS:
+        assert name in done.stderr
+    assert not [v for v in given.values() if v in done.stderr + done.stdout]
+
+    from cryptography.fernet import Fernet
+
+    good = {name: f"s3cret-{n}-{name.lower()}" for n, name in enumerate(envcheck.SECRETS)}
+    assert envcheck.problems({**good, "AIRFLOW__CORE__FERNET_KEY": "not-a-key"}) == [
+        "AIRFLOW__CORE__FERNET_KEY is not a Fernet key (32 url-safe base64-encoded bytes)"]
+    good["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
+    done = subprocess.run([sys.executable, "-m", "sales_mart.envcheck"], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", **good}, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    # the Fernet key is required by the Airflow services too (compose's own ${...:?} check)
+    assert compose_variables(yaml.safe_load(compose_file))["AIRFLOW_FERNET_KEY"] == ":?"
