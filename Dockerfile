@@ -3,12 +3,14 @@
 # the SQL and DAGs at the paths the compose file also mounts them to.
 FROM apache/airflow:3.3.2-python3.11
 
-# requirements.lock pins every dependency, Airflow included, at the versions the tests run with.
-# Naming apache-airflow==${AIRFLOW_VERSION} too, as the Airflow image docs advise, makes pip refuse
-# any resolution that would replace the image's own Airflow. The image's constraints file is not
-# passed: the lock already pins everything, and the two pin some libraries differently.
-COPY --chown=airflow:0 requirements.lock /opt/sales_mart/requirements.lock
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/sales_mart/requirements.lock
+# requirements-runtime.lock pins the runtime dependencies only (no test, lint, demo or chart
+# libraries: the development lock has those), Airflow included, at the
+# versions the tests run with. Naming apache-airflow==${AIRFLOW_VERSION} too, as the Airflow
+# image docs advise, makes pip refuse any resolution that would replace the image's own
+# Airflow. The image's constraints file is not passed: the lock already pins everything.
+COPY --chown=airflow:0 requirements-runtime.lock /opt/sales_mart/requirements-runtime.lock
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
+    -r /opt/sales_mart/requirements-runtime.lock
 
 # The package after the dependencies, so a code change does not reinstall them.
 COPY --chown=airflow:0 pyproject.toml /opt/sales_mart/pyproject.toml

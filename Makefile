@@ -17,7 +17,7 @@ help:
 	@echo "make mutants     break each rule of db/ on purpose and check a test fails"
 	@echo "make bench       benchmarks (bench/): 1M-row days of two shapes through sales-mart load against raw COPY (~1 h)"
 	@echo "make bench-quick the same report at small sizes, under a minute (a smoke test, no timing checks)"
-	@echo "make lock        re-pin requirements.lock from pyproject.toml"
+	@echo "make lock        re-pin requirements-runtime.lock and requirements.lock from pyproject.toml"
 
 # The venv is rebuilt only when the lock changes.
 $(BIN)/.installed: requirements.lock pyproject.toml
@@ -29,8 +29,12 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 venv: $(BIN)/.installed
 
+# requirements-runtime.lock: the package's own dependencies (the Docker image installs only
+# these); requirements.lock: the same versions plus the extras (sandbox, demo, dev) for .venv.
 lock: $(BIN)/.installed
-	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements-runtime.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra sandbox --extra demo --extra dev \
+	  --python-version 3.11 -c requirements-runtime.lock -o requirements.lock
 
 # PostgreSQL must answer on 127.0.0.1:5432; start the machine's service when it is down.
 pg-up:

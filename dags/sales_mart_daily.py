@@ -5,8 +5,9 @@ Loads one day's order increment from the report API into the retention mart (SPE
 
 For the run's logical date `ds`:
 
-1. `generate_report` → `wait_for_report` → `get_increment` (report API, connection `sales_api`;
-   `NOT FOUND` fails the run with the API's reason);
+1. `generate_report` → `wait_for_report` (a sensor in reschedule mode: it holds no worker
+   slot while the report is RUNNING) → `get_increment` (report API, connection `sales_api`;
+   `NOT FOUND` fails the run with the API's reason and says to use `sales_mart_history`);
 2. `download`: the day's `user_order_log_inc` into the landing folder
    (Variable `sales_mart_landing_dir`), kept as `increments/user_order_log_inc_<ds>_<sha256>.csv`;
    an incomplete or empty file fails here (gate 1);
@@ -23,12 +24,12 @@ For the run's logical date `ds`:
 Any failed task e-mails Variable `sales_mart_alert_email` through connection `sales_smtp`; a
 failure after the COPY also marks the load `failed` in `staging.load_log`, and the mart is
 exactly as before (the day's earlier delivery, if any, stays published). Re-running a date is
-safe. Only the API tasks retry (exponential backoff). See docs/airflow.md.
+safe. Each kind of API failure is retried by one layer only (docs/airflow.md, "Retry layers").
 """
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import dag, task
 
 from sales_mart import pipeline
 
@@ -38,11 +39,17 @@ api_retries = pipeline.api_task_retry_args()
 
 @dag(
     dag_id="sales_mart_daily",
-    # @daily over data intervals: the run for day D starts once D is over, with ds = D.
-    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=pipeline.start_date(),
+    # @daily over data intervals (the run for day D starts once D is over, with ds = D); the
+    # catch-up never reaches a day outside the report API's window (SALES_MART_API_WINDOW_DAYS)
+    # nor before SALES_MART_START_DATE. start_date is early so that any date a person runs or
+    # triggers gets its tasks: it loads, or fails saying why.
+    schedule=pipeline.daily_timetable(),
+    start_date=pipeline.ANY_DATE,
     catchup=True,
     max_active_runs=1,
+    # Day D not published by D+1 09:00 UTC (SALES_MART_FRESHNESS_HOURS=33) e-mails the alert
+    # address: an Airflow deadline alert, noticed by the scheduler, sent by the triggerer.
+    deadline=pipeline.freshness_deadline(),
     doc_md=__doc__,
     render_template_as_native_obj=True,
     default_args={"retries": 0, "on_failure_callback": [notify]},
@@ -53,17 +60,17 @@ def sales_mart_daily():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task(**api_retries)
-    def wait_for_report(task_id: str) -> str:
-        return pipeline.wait_for_report(task_id)["report_id"]
+    @task.sensor(**pipeline.report_sensor_args())
+    def wait_for_report(task_id: str):
+        return pipeline.poke_report(task_id)
 
     @task(**api_retries)
-    def get_increment(report_id: str, ds=None) -> str:
-        return pipeline.get_increment(report_id, ds)["url"]
+    def get_increment(report: dict, ds=None) -> dict:
+        return pipeline.get_increment(report["report_id"], ds)
 
     @task(**api_retries)
-    def download(url: str, ds=None) -> dict:
-        return pipeline.download(url, kind="increments", day=ds)
+    def download(increment: dict, ds=None) -> dict:
+        return pipeline.download_increment(increment["report_id"], ds)
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict, ds=None) -> int:

@@ -20,7 +20,6 @@ after the COPY marks the load `failed` in `staging.load_log`. See docs/airflow.m
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
 
 from sales_mart import pipeline
@@ -33,7 +32,7 @@ api_retries = pipeline.api_task_retry_args()
     dag_id="sales_mart_history",
     schedule=None,
     # Manual: any logical date may be given (a date before start_date would run no task).
-    start_date=pendulum.datetime(2000, 1, 1, tz="UTC"),
+    start_date=pipeline.ANY_DATE,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -46,13 +45,13 @@ def sales_mart_history():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task(**api_retries)
-    def wait_for_report(task_id: str) -> dict:
-        return pipeline.wait_for_report(task_id)
+    @task.sensor(**pipeline.report_sensor_args())
+    def wait_for_report(task_id: str):
+        return pipeline.poke_report(task_id)
 
     @task(**api_retries)
     def download(report: dict) -> dict:
-        return pipeline.download(report["url"], kind="history", day=report["end_date"])
+        return pipeline.download_history(report["task_id"])
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict) -> int:

@@ -11,37 +11,53 @@ Typical use::
 
 Behaviour worth knowing:
 
-- API calls send ``X-Nickname``, ``X-Cohort``, ``X-Project: True`` and ``X-API-KEY``; file
-  downloads are plain GETs *without* those headers (file URLs may point at a third-party store,
-  which must not receive the key).
-- Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter,
-  honouring ``Retry-After``, bounded by :class:`RetryPolicy` (attempts and total seconds).
-  401/403 raise :class:`AuthError` at once; other 4xx raise :class:`ReportApiError` at once.
+- API calls send ``X-Nickname``, ``X-Cohort``, ``X-Project: True`` and ``X-API-KEY``, to the
+  configured base URL only: an API answer that redirects elsewhere is refused, never followed.
+  The base URL must be ``https``, except on a loopback host (a local sandbox) or with
+  ``allow_http=True`` (extra ``allow_http`` of the connection: a sandbox on a private network).
+  File downloads are plain GETs *without* those headers (file URLs may point at a third-party
+  store, which must not receive the key).
+- Retries: one layer per kind of failure (docs/airflow.md, "Retry layers"). Inside a call,
+  urllib3's :class:`~urllib3.util.Retry` on both sessions (:func:`default_retry`) retries what
+  is safe to repeat: a connection that could not be made (any method: nothing was sent), and
+  on ``GET`` a read timeout, a dropped connection, 429 and 5xx, with exponential backoff and
+  ``Retry-After``. When it gives up: :class:`RetriesExhausted`. ``POST /generate_report`` is
+  not idempotent, so it is never repeated here: a 429/5xx answer (the API refused; no report
+  started) raises :class:`TryAgainLater`, and a request that may have reached the API without
+  an answer raises :class:`ReportRequestUncertain`. A transfer cut in the middle of a file
+  raises :class:`IncompleteDownload` (a :class:`TryAgainLater`): the caller (an Airflow task
+  retry) decides. 401/403 raise :class:`AuthError`; other 4xx :class:`ReportApiError`.
 - A body that is not JSON or lacks a field raises :class:`MalformedResponse` quoting it.
 - ``download`` streams into a temporary file next to ``dest``, checks the size against
   ``Content-Length``, computes sha256, fsyncs and renames: a partial file never exists under
   ``dest``. An interrupted transfer is retried like any other transient failure.
-- The API key never appears in a log line, an exception message or a repr.
+- The API key never appears in a log line, an exception message or a repr; nor does the query
+  string of a URL (object stores sign file URLs there): errors and log lines, urllib3's
+  included, show URLs without it.
+- ``download`` refuses a file larger than ``max_bytes`` and writes it with mode 0640.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import hashlib
+import ipaddress
 import json
 import logging
 import os
-import random
+import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import Retry
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +67,35 @@ BODY_EXCERPT = 300  # characters of an offending body quoted in errors
 # --- errors -----------------------------------------------------------------------------
 
 
+# A URL's (or a request path's) query string: where presigned URLs carry their signature.
+_QUERY = re.compile(r"((?:https?://|/)[^\s?#'\"<>]*)\?[^\s#'\"<>)]+")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the query string of every URL in it replaced by ``?…``."""
+    return _QUERY.sub(r"\1?…", text)
+
+
+class _RedactUrls(logging.Filter):
+    """Removes URL query strings from records (urllib3 logs request URLs with their query)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_RedactUrls())
+
+
 class ReportApiError(Exception):
-    """Any failure talking to the report API."""
+    """Any failure talking to the report API. The message never holds a URL's query string."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(redact_urls(str(message)), *args)
 
 
 class ConfigError(ReportApiError):
@@ -89,11 +132,25 @@ class IncrementNotFound(ReportApiError):
 
 
 class RetriesExhausted(ReportApiError):
-    """A transient failure (timeout, connection error, 429, 5xx) outlasted every retry."""
+    """A transient failure (timeout, connection error, 429, 5xx) outlasted urllib3's retries."""
 
 
-class IncompleteDownload(RetriesExhausted):
-    """Every attempt at a file ended early or did not match its Content-Length."""
+class TryAgainLater(ReportApiError):
+    """Not retried inside the call, but another try of the whole step may succeed: the report
+    request was refused with 429/5xx (no report started), or a file transfer broke off."""
+
+
+class IncompleteDownload(TryAgainLater):
+    """The file transfer ended early or did not match its Content-Length."""
+
+
+class ReportRequestUncertain(ReportApiError):
+    """``POST /generate_report`` may have reached the API but no answer came back: a report may
+    be running there. Not retried, so no second report starts unnoticed."""
+
+
+class DownloadTooLarge(ReportApiError):
+    """The file is larger than the download cap (``max_bytes``)."""
 
 
 # --- results ----------------------------------------------------------------------------
@@ -124,46 +181,22 @@ class DownloadResult:
     rows: int  # data lines, header excluded (0 for an empty or header-only file)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient failures are retried: ``max_attempts`` tries of one call in all, waiting
-    ``backoff_initial × backoff_multiplier^n`` (capped at ``backoff_max``, ± ``jitter`` share)
-    or the server's ``Retry-After`` (capped at ``max_retry_after``), and giving up once the
-    next wait would pass ``max_total`` seconds since the call began."""
-
-    max_attempts: int = 5
-    backoff_initial: float = 1.0
-    backoff_multiplier: float = 2.0
-    backoff_max: float = 30.0
-    jitter: float = 0.25
-    max_retry_after: float = 60.0
-    max_total: float = 300.0
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Wait before retry number ``attempt`` (1-based), jittered."""
-        base = min(self.backoff_max, self.backoff_initial * self.backoff_multiplier ** (attempt - 1))
-        return max(0.0, base * (1 + self.jitter * (2 * rng.random() - 1)))
-
-
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+def default_retry(total: int = 3, backoff_factor: float = 1.0, backoff_max: float = 30.0,
+                  retry_after_max: int = 60, cls: type[Retry] = Retry) -> Retry:
+    """urllib3's ``Retry`` for the client's sessions: ``total`` retries of a call (so
+    ``total + 1`` attempts) waiting ``backoff_factor × 2^n`` seconds (at most ``backoff_max``)
+    or the server's ``Retry-After`` (at most ``retry_after_max``). Connection failures are
+    retried for any method; read errors and 429/5xx for ``GET`` only; redirects never."""
+    return cls(
+        total=total, connect=total, read=total, status=total, other=0, redirect=0,
+        allowed_methods=frozenset({"GET"}), status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff_factor, backoff_max=backoff_max, backoff_jitter=0.25 * backoff_factor,
+        respect_retry_after_header=True, retry_after_max=retry_after_max,
+        raise_on_status=False, raise_on_redirect=False,
+    )
 
 
 def _excerpt(text: str | bytes, limit: int = BODY_EXCERPT) -> str:
@@ -179,6 +212,17 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _date_arg(value: dt.date | dt.datetime | str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -190,16 +234,6 @@ def _date_arg(value: dt.date | dt.datetime | str) -> dt.date:
         raise ValueError(f"expected a date like 2024-03-05, got {value!r}") from None
 
 
-class _Transient(Exception):
-    """Internal: a failure worth retrying, with the server's suggested wait if any."""
-
-    def __init__(self, message: str, retry_after: float | None = None,
-                 final: type[RetriesExhausted] = RetriesExhausted) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.final = final  # what to raise when the retries run out
-
-
 # --- the client -------------------------------------------------------------------------
 
 
@@ -207,7 +241,7 @@ class _Transient(Exception):
 class ReportApiClient:
     """A client of one report API. ``ReportApiClient(base_url, api_key, nickname, cohort, *,
     connect_timeout=10.0, read_timeout=60.0, download_read_timeout=300.0,
-    retry=RetryPolicy(), sleep=time.sleep)``."""
+    retry=default_retry(), allow_http=False)``."""
 
     base_url: str
     api_key: str
@@ -216,9 +250,9 @@ class ReportApiClient:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     download_read_timeout: float = 300.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], None] = time.sleep
+    retry: Retry = field(default_factory=default_retry)
     chunk_size: int = 1 << 20
+    allow_http: bool = False
 
     def __post_init__(self) -> None:
         missing = [name for name in ("base_url", "api_key", "nickname", "cohort")
@@ -228,11 +262,16 @@ class ReportApiClient:
                               "the Airflow connection sales_api (host, password, extra "
                               "nickname / cohort)")
         self.base_url = self.base_url.rstrip("/")
-        if not urlsplit(self.base_url).scheme:
-            raise ConfigError(f"base URL {self.base_url!r} needs a scheme (http:// or https://)")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https"):
+            raise ConfigError(f"base URL {self.base_url!r} needs a scheme (https://)")
+        if parts.scheme == "http" and not (self.allow_http or _is_loopback(parts.hostname)):
+            raise ConfigError(
+                f"base URL {self.base_url!r}: the API key is sent only over https (http is "
+                "allowed on a loopback host; for a sandbox on a private network set the extra "
+                '"allow_http": true on the connection sales_api)')
         self.cohort = str(self.cohort)
-        self._rng = random.Random()
-        self._api = requests.Session()
+        self._api = self._session()
         self._api.headers.update({
             "X-Nickname": self.nickname,
             "X-Cohort": self.cohort,
@@ -240,8 +279,16 @@ class ReportApiClient:
             "X-API-KEY": self.api_key,
             "Accept": "application/json",
         })
-        self._files = requests.Session()  # no identity headers: file URLs are public
+        self._files = self._session()  # no identity headers: file URLs are public
         self._files.headers["Accept-Encoding"] = "identity"  # so Content-Length = file bytes
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxy or .netrc credentials from the environment
+        adapter = HTTPAdapter(max_retries=self.retry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     # -- construction -------------------------------------------------------------------
 
@@ -253,7 +300,7 @@ class ReportApiClient:
         completed by ``schema`` (the scheme, default https) and ``port``; ``password`` is the
         API key (extra ``api_key`` also accepted); extras ``nickname`` and ``cohort``. Optional
         extras ``connect_timeout``, ``read_timeout`` override the defaults; keyword
-        ``overrides`` (e.g. ``retry=RetryPolicy(...)``) win over everything.
+        ``overrides`` (e.g. ``retry=default_retry(total=5)``) win over everything.
         """
         extra = getattr(conn, "extra_dejson", None)
         if extra is None:
@@ -286,6 +333,8 @@ class ReportApiClient:
         for name in ("connect_timeout", "read_timeout", "download_read_timeout"):
             if extra.get(name) is not None:
                 kwargs[name] = float(extra[name])
+        if str(extra.get("allow_http", "")).lower() in ("true", "1", "yes"):
+            kwargs["allow_http"] = True
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -308,70 +357,52 @@ class ReportApiClient:
     def _mask(self, text: str) -> str:
         return text.replace(self.api_key, "***") if self.api_key else text
 
-    def _with_retries(self, what: str, attempt_once: Callable[[], Any]) -> Any:
-        """Run ``attempt_once`` until it returns, retrying ``_Transient`` per the policy."""
-        policy = self.retry
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return attempt_once()
-            except _Transient as exc:
-                message = self._mask(str(exc))
-                if attempt >= policy.max_attempts:
-                    raise exc.final(
-                        f"{what} failed after {attempt} attempts over "
-                        f"{time.monotonic() - started:.1f}s; last error: {message}") from None
-                if exc.retry_after is not None:
-                    wait = min(exc.retry_after, policy.max_retry_after)
-                else:
-                    wait = policy.backoff(attempt, self._rng)
-                elapsed = time.monotonic() - started
-                if elapsed + wait > policy.max_total:
-                    raise exc.final(
-                        f"{what} failed after {attempt} attempts over {elapsed:.1f}s (retry "
-                        f"budget {policy.max_total:.0f}s); last error: {message}") from None
-                log.warning("%s: %s; retry %d/%d in %.2fs", what, message, attempt,
-                            policy.max_attempts - 1, wait)
-                self.sleep(wait)
-
     def _call(self, method: str, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """One API call with retries; returns the decoded JSON body."""
-        url = f"{self.base_url}{path}"
+        """One API call (urllib3 retries inside, see the module doc); the decoded JSON body."""
         what = f"{method} {path}"
-
-        def attempt_once() -> Any:
-            try:
-                response = self._api.request(
-                    method, url, params=params,
-                    timeout=(self.connect_timeout, self.read_timeout))
-            except requests.Timeout as exc:
-                raise _Transient(f"timed out ({type(exc).__name__})") from None
-            except requests.ConnectionError as exc:
-                raise _Transient(f"connection failed: {exc}") from None
-            status = response.status_code
-            if status in RETRY_STATUSES:
-                raise _Transient(f"HTTP {status}: {_excerpt(response.text, 120)}",
-                                 parse_retry_after(response.headers.get("Retry-After")))
-            if status in (401, 403):
-                raise AuthError(self._mask(
-                    f"{what} was refused with HTTP {status} ({_excerpt(response.text, 120)}): "
-                    "check the API key (password of the Airflow connection sales_api) and the "
-                    "extras nickname and cohort"))
-            if status == 404 and _is_not_found_body(response):
-                return response.json()  # NOT FOUND sent as HTTP 404: same meaning as with 200
-            if status >= 400:
-                raise ReportApiError(self._mask(
-                    f"{what} failed with HTTP {status}: {_excerpt(response.text)}"))
-            try:
-                return response.json()
-            except ValueError:
-                raise MalformedResponse(self._mask(
-                    f"{what} answered HTTP {status} with a body that is not JSON: "
-                    f"{_excerpt(response.text)!r}")) from None
-
-        return self._with_retries(what, attempt_once)
+        try:
+            # Never follow a redirect: it would carry X-API-KEY to wherever it points.
+            response = self._api.request(
+                method, f"{self.base_url}{path}", params=params, allow_redirects=False,
+                timeout=(self.connect_timeout, self.read_timeout))
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if method != "GET" and not _never_sent(exc):
+                raise ReportRequestUncertain(self._mask(
+                    f"{what}: no answer ({_reason(exc)}); the request may have reached the API "
+                    "and started a report there. Not retried automatically (the request is not "
+                    "idempotent): run the date again when the API answers.")) from None
+            raise RetriesExhausted(self._mask(
+                f"{what} failed after {_attempts(self.retry)} attempts: {_reason(exc)}")) from None
+        status = response.status_code
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "?"
+            raise ReportApiError(
+                f"{what} answered HTTP {status}, a redirect to {target}: refused, the API "
+                f"key is sent only to {urlsplit(self.base_url).netloc}; if the service "
+                "moved, set the new base URL on the connection sales_api")
+        if status in RETRY_STATUSES:
+            body = _excerpt(response.text, 120)
+            if method != "GET":
+                raise TryAgainLater(self._mask(
+                    f"{what} was refused with HTTP {status} ({body}); no report was started"))
+            raise RetriesExhausted(self._mask(
+                f"{what} still answered HTTP {status} after {_tries(response)} attempts: {body}"))
+        if status in (401, 403):
+            raise AuthError(self._mask(
+                f"{what} was refused with HTTP {status} ({_excerpt(response.text, 120)}): "
+                "check the API key (password of the Airflow connection sales_api) and the "
+                "extras nickname and cohort"))
+        if status == 404 and _is_not_found_body(response):
+            return response.json()  # NOT FOUND sent as HTTP 404: same meaning as with 200
+        if status >= 400:
+            raise ReportApiError(self._mask(
+                f"{what} failed with HTTP {status}: {_excerpt(response.text)}"))
+        try:
+            return response.json()
+        except ValueError:
+            raise MalformedResponse(self._mask(
+                f"{what} answered HTTP {status} with a body that is not JSON: "
+                f"{_excerpt(response.text)!r}")) from None
 
     def _field(self, body: Any, what: str, *path: str) -> Any:
         value = body
@@ -401,48 +432,49 @@ class ReportApiClient:
         log.info("report requested: task %s", task_id)
         return task_id
 
-    def get_report(self, task_id: str) -> dict[str, Any]:
-        """One ``GET /get_report`` poll: the raw JSON answer (``status`` checked present)."""
+    def get_report(self, task_id: str) -> Report | None:
+        """One ``GET /get_report`` poll: the :class:`Report` once ready, None while RUNNING."""
+        what = "GET /get_report"
         body = self._call("GET", "/get_report", {"task_id": task_id})
-        self._field(body, "GET /get_report", "status")
-        return body
+        status = str(self._field(body, what, "status")).upper()
+        if status == "RUNNING":
+            return None
+        if status != "SUCCESS":
+            raise ReportApiError(self._mask(
+                f"report task {task_id} ended with status {status}: "
+                f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
+        files = self._field(body, what, "data", "s3_path")
+        if not isinstance(files, dict) or "user_order_log" not in files:
+            raise MalformedResponse(
+                f"{what}: data.s3_path lacks user_order_log: "
+                f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
+        return Report(
+            task_id=task_id,
+            report_id=str(self._field(body, what, "data", "report_id")),
+            start_day=self._day_field(body, what, "data", "start_day"),
+            end_date=self._day_field(body, what, "data", "end_date"),
+            files={str(k): str(v) for k, v in files.items()},
+        )
 
     def wait_for_report(self, task_id: str, poll_interval: float = 10.0,
                         deadline: float = 600.0) -> Report:
         """Poll every ``poll_interval`` seconds until SUCCESS; :class:`ReportTimeout` once
-        ``deadline`` seconds pass with the report still RUNNING."""
+        ``deadline`` seconds pass with the report still RUNNING. (The DAGs poll with a sensor
+        instead, so that waiting holds no worker slot.)"""
         started = time.monotonic()
         polls = 0
-        what = "GET /get_report"
         while True:
-            body = self.get_report(task_id)
+            report = self.get_report(task_id)
             polls += 1
-            status = str(body["status"]).upper()
-            if status == "SUCCESS":
-                files = self._field(body, what, "data", "s3_path")
-                if not isinstance(files, dict) or "user_order_log" not in files:
-                    raise MalformedResponse(
-                        f"{what}: data.s3_path lacks user_order_log: "
-                        f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
-                report = Report(
-                    task_id=task_id,
-                    report_id=str(self._field(body, what, "data", "report_id")),
-                    start_day=self._day_field(body, what, "data", "start_day"),
-                    end_date=self._day_field(body, what, "data", "end_date"),
-                    files={str(k): str(v) for k, v in files.items()},
-                )
+            if report is not None:
                 log.info("report %s ready after %d polls: %s .. %s", report.report_id, polls,
                          report.start_day, report.end_date)
                 return report
-            if status != "RUNNING":
-                raise ReportApiError(self._mask(
-                    f"report task {task_id} ended with status {status}: "
-                    f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
             waited = time.monotonic() - started
             if waited + poll_interval > deadline:
                 raise ReportTimeout(task_id, polls, waited)
             log.debug("report task %s still RUNNING (poll %d)", task_id, polls)
-            self.sleep(poll_interval)
+            time.sleep(poll_interval)
 
     def get_increment(self, report_id: str, date: dt.date | dt.datetime | str) -> Increment:
         """``GET /get_increment`` for one day; :class:`IncrementNotFound` on ``NOT FOUND``."""
@@ -475,77 +507,81 @@ class ReportApiClient:
         log.info("increment %s for %s", increment.increment_id, day)
         return increment
 
-    def download(self, url: str, dest: str | os.PathLike[str]) -> DownloadResult:
+    def download(self, url: str, dest: str | os.PathLike[str],
+                 max_bytes: int | None = None) -> DownloadResult:
         """Stream ``url`` to ``dest`` atomically; return path, bytes, sha256 and row count.
 
-        The body goes to a temporary file beside ``dest``; its size must equal
-        ``Content-Length`` when the server sends one; the file is fsynced and then renamed
-        to ``dest``. Interrupted transfers are retried; on failure nothing is left behind.
+        The body goes to a temporary file (mode 0640) beside ``dest``; its size must equal
+        ``Content-Length`` when the server sends one (else :class:`IncompleteDownload`), and
+        may not pass ``max_bytes`` (:class:`DownloadTooLarge`); the file is fsynced and then
+        renamed to ``dest``. On failure nothing is left behind.
         """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shown = _public_url(url)
         what = f"GET {shown}"
-
-        def attempt_once() -> DownloadResult:
-            tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-            try:
-                return self._download_once(url, dest, tmp, what)
-            finally:
-                tmp.unlink(missing_ok=True)
-
-        result = self._with_retries(what, attempt_once)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            response = self._files.get(url, stream=True,
+                                       timeout=(self.connect_timeout, self.download_read_timeout))
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RetriesExhausted(
+                f"{what} failed after {_attempts(self.retry)} attempts: {_reason(exc)}") from None
+        try:
+            with response:
+                size, digest, lines = self._stream(response, tmp, what, max_bytes)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(dest.parent)
+        result = DownloadResult(path=dest, bytes=size, sha256=digest, rows=max(0, lines - 1))
         log.info("downloaded %s to %s: %d bytes, %d rows, sha256 %s", shown, result.path,
                  result.bytes, result.rows, result.sha256)
         return result
 
-    def _download_once(self, url: str, dest: Path, tmp: Path, what: str) -> DownloadResult:
+    def _stream(self, response: requests.Response, tmp: Path, what: str,
+                max_bytes: int | None) -> tuple[int, str, int]:
+        """Writes the body to ``tmp``; returns its size, sha256 and number of lines."""
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            raise RetriesExhausted(f"{what} still answered HTTP {status} after "
+                                   f"{_tries(response)} attempts")
+        if status >= 400:
+            raise ReportApiError(f"{what} failed with HTTP {status}: "
+                                 f"{_excerpt(response.text, 120)}")
+        expected = response.headers.get("Content-Length")
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        too_large = (f"{what}: the file is larger than the download cap of {max_bytes} "
+                     "bytes (setting sales_mart_max_download_mb)")
+        if max_bytes is not None and expected is not None and int(expected) > max_bytes:
+            raise DownloadTooLarge(f"{too_large}: Content-Length {expected}")
+        digest = hashlib.sha256()
+        size = newlines = 0
+        last_byte = b""
         try:
-            response = self._files.get(url, stream=True,
-                                       timeout=(self.connect_timeout, self.download_read_timeout))
-        except requests.Timeout as exc:
-            raise _Transient(f"timed out ({type(exc).__name__})") from None
-        except requests.ConnectionError as exc:
-            raise _Transient(f"connection failed: {exc}") from None
-        with response:
-            status = response.status_code
-            if status in RETRY_STATUSES:
-                raise _Transient(f"HTTP {status}",
-                                 parse_retry_after(response.headers.get("Retry-After")))
-            if status >= 400:
-                raise ReportApiError(f"{what} failed with HTTP {status}: "
-                                     f"{_excerpt(response.text, 120)}")
-            expected = response.headers.get("Content-Length")
-            encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-            digest = hashlib.sha256()
-            size = newlines = 0
-            last_byte = b""
-            try:
-                with open(tmp, "wb") as out:
-                    for chunk in response.iter_content(self.chunk_size):
-                        if not chunk:
-                            continue
-                        out.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        newlines += chunk.count(b"\n")
-                        last_byte = chunk[-1:]
-                    out.flush()
-                    os.fsync(out.fileno())
-            except (requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ConnectionError, requests.Timeout) as exc:
-                raise _Transient(
-                    f"transfer interrupted after {size} bytes"
-                    f"{f' of {expected}' if expected else ''} ({type(exc).__name__})",
-                    final=IncompleteDownload) from None
-            if expected is not None and not encoded and size != int(expected):
-                raise _Transient(f"received {size} bytes, Content-Length says {expected}",
-                                 final=IncompleteDownload)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            os.fchmod(fd, 0o640)  # whatever the umask
+            with open(fd, "wb") as out:
+                for chunk in response.iter_content(self.chunk_size):
+                    if max_bytes is not None and size + len(chunk) > max_bytes:
+                        raise DownloadTooLarge(too_large)
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    newlines += chunk.count(b"\n")
+                    last_byte = chunk[-1:] or last_byte
+                out.flush()
+                os.fsync(out.fileno())
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ConnectionError, requests.Timeout) as exc:
+            raise IncompleteDownload(
+                f"{what}: transfer interrupted after {size} bytes"
+                f"{f' of {expected}' if expected else ''} ({type(exc).__name__})") from None
+        if expected is not None and not encoded and size != int(expected):
+            raise IncompleteDownload(f"{what}: received {size} bytes, Content-Length says "
+                                     f"{expected}")
         lines = newlines + (1 if last_byte not in (b"", b"\n") else 0)
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
-        return DownloadResult(path=dest, bytes=size, sha256=digest.hexdigest(),
-                              rows=max(0, lines - 1))
+        return size, digest.hexdigest(), lines
 
 
 def _is_not_found_body(response: requests.Response) -> bool:
@@ -554,6 +590,31 @@ def _is_not_found_body(response: requests.Response) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and str(body.get("status", "")).upper() == "NOT FOUND"
+
+
+def _attempts(retry: Retry) -> int:
+    return (retry.total or 0) + 1
+
+
+def _tries(response: requests.Response) -> int:
+    """Attempts urllib3 made for this answer (its retry history, plus the first)."""
+    retries = getattr(response.raw, "retries", None)
+    return len(retries.history) + 1 if retries is not None else 1
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a requests error, without URLs' query strings."""
+    reason = exc.args[0] if exc.args else exc
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return redact_urls(f"{type(exc).__name__}: {reason}")
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether the request surely never reached the server (the connection was not made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -571,7 +632,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 __all__ = [
-    "AuthError", "ConfigError", "DownloadResult", "Increment", "IncompleteDownload",
-    "IncrementNotFound", "MalformedResponse", "Report", "ReportApiClient", "ReportApiError",
-    "ReportTimeout", "RetriesExhausted", "RetryPolicy", "parse_retry_after",
+    "AuthError", "ConfigError", "DownloadResult", "DownloadTooLarge", "Increment",
+    "IncompleteDownload", "IncrementNotFound", "MalformedResponse", "Report", "ReportApiClient",
+    "ReportApiError", "ReportRequestUncertain", "ReportTimeout", "RetriesExhausted",
+    "TryAgainLater", "default_retry", "redact_urls",
 ]

@@ -192,8 +192,7 @@ def airflow_environment(
         }),
         "AIRFLOW_VAR_SALES_MART_ALERT_EMAIL": alert_email,
         "AIRFLOW_VAR_SALES_MART_LANDING_DIR": str(landing_dir),
-        # A setting, not a secret: an environment variable (pipeline.setting reads it first), as
-        # Airflow masks every Variable's value and warns about one shorter than 5 characters.
+        # The wait_for_report sensor's poke interval: read when the DAG file is parsed.
         "SALES_MART_POLL_INTERVAL": "0.2",
     }
 

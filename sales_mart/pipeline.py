@@ -5,11 +5,16 @@ only ids, paths and counts (what goes to XCom). Settings:
 
 Read when a DAG file is parsed (environment only, so parsing touches no database or network):
 
-- ``SALES_MART_START_DATE`` (or the env form of the Variable, ``AIRFLOW_VAR_SALES_MART_START_DATE``):
-  first logical date of the daily DAG's catch-up, ``YYYY-MM-DD`` (default 2024-03-01).
+- ``SALES_MART_API_WINDOW_DAYS`` (default 7): the report API serves increments for that many
+  days before today; the daily DAG's scheduled runs (catch-up included) never start earlier
+  (:mod:`sales_mart.schedule`). Older days: ``sales_mart_history``.
+- ``SALES_MART_START_DATE`` (or the env form of the Variable, ``AIRFLOW_VAR_SALES_MART_START_DATE``;
+  optional, ``YYYY-MM-DD``): no scheduled run before this day either.
 - ``SALES_MART_API_RETRIES`` (default 3), ``SALES_MART_API_RETRY_DELAY`` (seconds, default 60),
   ``SALES_MART_API_MAX_RETRY_DELAY`` (seconds, default 900): Airflow retries of the API tasks,
   with exponential backoff. SQL tasks never retry.
+- ``SALES_MART_POLL_INTERVAL`` (seconds, default 5), ``SALES_MART_REPORT_DEADLINE`` (seconds,
+  default 900): the ``wait_for_report`` sensor's poke interval and timeout.
 - ``SALES_DWH_ROLE`` (default ``sales_loader``; empty: no role switch): the role the pipeline
   assumes after connecting to ``sales_dwh``.
 
@@ -18,10 +23,8 @@ case, which wins):
 
 - ``sales_mart_landing_dir``: folder that keeps every downloaded raw file (default
   ``$AIRFLOW_HOME/sales_mart/landing``).
-- ``sales_mart_poll_interval`` (seconds, default 10), ``sales_mart_report_deadline`` (seconds,
-  default 900): polling of ``/get_report``.
-- ``sales_mart_api_retry``: JSON object of :class:`~sales_mart.api_client.RetryPolicy` fields
-  for the client's in-call retries (e.g. ``{"max_attempts": 5, "backoff_initial": 1}``).
+- ``sales_mart_api_retry``: JSON object of :func:`~sales_mart.api_client.default_retry`
+  arguments for urllib3's retries inside one call (e.g. ``{"total": 3, "backoff_factor": 1}``).
 - ``sales_mart_max_reject_share`` (default 0.01): the share of rejected rows a load may have
   (used by the check tasks' templates).
 - ``sales_mart_alert_email`` (required for e-mail), ``sales_mart_alert_from`` (default
@@ -37,6 +40,8 @@ import datetime as dt
 import json
 import logging
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +54,9 @@ API_CONN_ID = "sales_api"
 DWH_CONN_ID = "sales_dwh"
 SMTP_CONN_ID = "sales_smtp"
 
-DEFAULT_START_DATE = "2024-03-01"
+# The DAGs' start_date: early, so any date a person runs or triggers gets its tasks (a logical
+# date before start_date would run no task and "succeed"). Scheduling is the timetable's job.
+ANY_DATE = pendulum.datetime(1970, 1, 1, tz="UTC")
 COPY_TASK_ID = "copy_to_staging"
 PUBLISH_TASK_ID = "publish"
 # The run's load id, as a template for the SQL tasks after the COPY.
@@ -59,11 +66,25 @@ LOAD_ID_TEMPLATE = "{{ ti.xcom_pull(task_ids='" + COPY_TASK_ID + "') | int }}"
 # --- parse-time settings (environment only) ---------------------------------------------
 
 
-def start_date() -> pendulum.DateTime:
+def catchup_from() -> dt.date | None:
+    """``SALES_MART_START_DATE``: the first day a scheduled run may load (optional)."""
     raw = (os.environ.get("SALES_MART_START_DATE")
-           or os.environ.get("AIRFLOW_VAR_SALES_MART_START_DATE") or DEFAULT_START_DATE)
-    day = dt.date.fromisoformat(raw.strip()[:10])
-    return pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+           or os.environ.get("AIRFLOW_VAR_SALES_MART_START_DATE") or "").strip()
+    return dt.date.fromisoformat(raw[:10]) if raw else None
+
+
+def api_window_days() -> int:
+    """``SALES_MART_API_WINDOW_DAYS``: days before today the report API serves increments for."""
+    from sales_mart.schedule import DEFAULT_WINDOW_DAYS
+
+    return int(_env_float("SALES_MART_API_WINDOW_DAYS", DEFAULT_WINDOW_DAYS))
+
+
+def daily_timetable():
+    """``@daily`` whose catch-up never asks the API for a day outside its window."""
+    from sales_mart.schedule import ApiWindowTimetable
+
+    return ApiWindowTimetable(window_days=api_window_days(), catchup_from=catchup_from())
 
 
 def _env_float(name: str, default: float) -> float:
@@ -72,13 +93,48 @@ def _env_float(name: str, default: float) -> float:
 
 
 def api_task_retry_args() -> dict[str, Any]:
-    """``retries`` with exponential backoff for the tasks that talk to the report API."""
+    """Airflow retries of the tasks that talk to the report API: only for a failure another
+    try may fix and no other layer retries (``TryAgainLater``: the report request refused with
+    429/5xx, a file transfer cut off), with exponential backoff. Everything else fails at once:
+    urllib3 already retried the transient HTTP failures inside the call (docs/airflow.md)."""
+    from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+    from sales_mart.api_client import TryAgainLater
+
     return {
         "retries": int(_env_float("SALES_MART_API_RETRIES", 3)),
         "retry_delay": dt.timedelta(seconds=_env_float("SALES_MART_API_RETRY_DELAY", 60)),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(seconds=_env_float("SALES_MART_API_MAX_RETRY_DELAY", 900)),
+        "retry_policy": ExceptionRetryPolicy(
+            rules=[RetryRule(exception=TryAgainLater, action=RetryAction.RETRY,
+                             reason="the API refused for now or a transfer broke off")],
+            default=RetryAction.FAIL),
     }
+
+
+def freshness_deadline():
+    """The daily DAG's deadline alert: day D not published ``SALES_MART_FRESHNESS_HOURS`` hours
+    after D began (default 33: D+1 09:00 UTC) e-mails the alert address (Airflow 3 deadline
+    alerts: the scheduler notices the miss, the triggerer runs :func:`freshness_alert`).
+    ``0`` turns it off."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    hours = _env_float("SALES_MART_FRESHNESS_HOURS", 33)
+    if hours <= 0 or _under_dags_test():
+        return None
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+                         interval=dt.timedelta(hours=hours), callback=AsyncCallback(freshness_alert),
+                         name="sales_mart_freshness")
+
+
+def _under_dags_test() -> bool:
+    """Whether this process is ``airflow dags test``. There the deadline alert is left out:
+    no scheduler runs to notice a miss, and Airflow 3.3.2's ``dag.test()`` fails when a run
+    with a deadline alert succeeds (``DagRun.update_state`` looks the alerts up by id, while
+    the test's in-memory DAG holds their definitions). For ``dag.test()`` from Python, set
+    ``SALES_MART_FRESHNESS_HOURS=0``."""
+    return Path(sys.argv[0]).name == "airflow" and sys.argv[1:3] == ["dags", "test"]
 
 
 def dwh_role() -> str | None:
@@ -114,14 +170,16 @@ def landing_dir() -> Path:
     return Path(home) / "sales_mart" / "landing"
 
 
-def retry_policy():
-    from sales_mart.api_client import RetryPolicy
+def api_retry():
+    """urllib3 ``Retry`` of the API client: Variable ``sales_mart_api_retry``, a JSON object of
+    :func:`~sales_mart.api_client.default_retry` arguments (``total``, ``backoff_factor``,
+    ``backoff_max``, ``retry_after_max``)."""
+    from sales_mart.api_client import default_retry
 
     raw = setting("sales_mart_api_retry")
     if not raw:
-        return RetryPolicy()
-    fields = raw if isinstance(raw, dict) else json.loads(raw)
-    return RetryPolicy(**fields)
+        return default_retry()
+    return default_retry(**(raw if isinstance(raw, dict) else json.loads(raw)))
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -134,14 +192,6 @@ def _fail(message: str) -> Exception:
     return AirflowFailException(message)
 
 
-def _api_errors():
-    from sales_mart import api_client
-
-    # Retrying cannot fix these: a refused key, a day with no increment, a broken answer.
-    return (api_client.AuthError, api_client.ConfigError, api_client.IncrementNotFound,
-            api_client.MalformedResponse)
-
-
 # --- the report API ---------------------------------------------------------------------
 
 
@@ -151,45 +201,67 @@ def api_client():
     from sales_mart.api_client import ReportApiClient
 
     conn = BaseHook.get_connection(API_CONN_ID)
-    return ReportApiClient.from_airflow_connection(conn, retry=retry_policy())
+    return ReportApiClient.from_airflow_connection(conn, retry=api_retry())
 
 
 def request_report() -> str:
-    """``POST /generate_report``; returns the report task id."""
-    try:
-        with api_client() as client:
-            return client.generate_report()
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    """``POST /generate_report``; returns the report task id. Never repeated inside the call
+    (not idempotent); a refused request (no report started) is retried by Airflow."""
+    with api_client() as client:
+        return client.generate_report()
 
 
-def wait_for_report(task_id: str) -> dict[str, str]:
-    """Polls until the report is ready; returns its id and the full report's file URL."""
-    interval = float(setting("sales_mart_poll_interval", 10))
-    deadline = float(setting("sales_mart_report_deadline", 900))
-    try:
-        with api_client() as client:
-            report = client.wait_for_report(task_id, poll_interval=interval, deadline=deadline)
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
-    return {"report_id": report.report_id, "end_date": report.end_date.isoformat(),
-            "url": report.files["user_order_log"]}
+def report_sensor_args() -> dict[str, Any]:
+    """``wait_for_report`` is a sensor in reschedule mode: each poke is one ``GET /get_report``
+    and between pokes the task gives its worker slot back. ``SALES_MART_POLL_INTERVAL``
+    (seconds, default 5) between pokes, no backoff; ``SALES_MART_REPORT_DEADLINE`` (seconds,
+    default 900) until the sensor fails (no retry)."""
+    return {
+        "mode": "reschedule",
+        "poke_interval": _env_float("SALES_MART_POLL_INTERVAL", 5),
+        "timeout": _env_float("SALES_MART_REPORT_DEADLINE", 900),
+        "exponential_backoff": False,
+        "retries": 0,
+    }
 
 
-def get_increment(report_id: str, day: str) -> dict[str, str]:
+def poke_report(task_id: str):
+    """One poke of ``wait_for_report``: done once the report is ready, with its task id, report
+    id and last day (no URL: the download asks the API for the file's signed URL itself, so it
+    never reaches XCom)."""
+    from airflow.sdk import PokeReturnValue
+
+    with api_client() as client:
+        report = client.get_report(task_id)
+    if report is None:
+        log.info("report task %s is still RUNNING", task_id)
+        return PokeReturnValue(is_done=False)
+    log.info("report %s ready: %s .. %s", report.report_id, report.start_day, report.end_date)
+    return PokeReturnValue(is_done=True, xcom_value={
+        "task_id": task_id, "report_id": report.report_id,
+        "end_date": report.end_date.isoformat()})
+
+
+def _increment(client, report_id: str, day: str):
     """``GET /get_increment`` for ``day``; NOT FOUND fails the run with the API's reason."""
     from sales_mart.api_client import IncrementNotFound
 
     try:
-        with api_client() as client:
-            increment = client.get_increment(report_id, day)
+        return client.get_increment(report_id, day)
     except IncrementNotFound as exc:
-        raise _fail(f"gate 1 (file generated): the API answered NOT FOUND for {day}: "
-                    f"{exc.reason}") from None
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
-    return {"increment_id": increment.increment_id,
-            "url": increment.files["user_order_log_inc"]}
+        raise _fail(
+            f"gate 1 (file generated): the API answered NOT FOUND for {day}: {exc.reason}. "
+            f"The report API serves increments for the {api_window_days()} days before today "
+            "only: load an older day with the DAG sales_mart_history (the full report, about "
+            "days -30..-8) or `sales-mart load FILE --date` from an archived file; a recent day "
+            "may simply not be ready yet, so run it again later.") from None
+
+
+def get_increment(report_id: str, day: str) -> dict[str, str]:
+    """``GET /get_increment`` for ``day`` (gate 1: the API has the day); returns ids only."""
+    with api_client() as client:
+        increment = _increment(client, report_id, day)
+    return {"report_id": report_id, "increment_id": increment.increment_id}
 
 
 def landing_name(prefix: str, day: str, sha256: str) -> str:
@@ -197,24 +269,75 @@ def landing_name(prefix: str, day: str, sha256: str) -> str:
     return f"{prefix}_{day}_{sha256[:16]}.csv"
 
 
-def download(url: str, *, kind: str, day: str) -> dict[str, Any]:
-    """Downloads one file into the landing folder (kept there, named by date and checksum).
+def _signed(url: str) -> str:
+    """A file URL from the API: its query string (an object store's signature) is masked in
+    every task log line from now on; the URL itself is never returned to XCom."""
+    from urllib.parse import urlsplit
+
+    from airflow.sdk.log import mask_secret
+
+    query = urlsplit(url).query
+    if query:
+        mask_secret(query)
+    return url
+
+
+def download_increment(report_id: str, day: str) -> dict[str, Any]:
+    """Asks the API for the day's file (a fresh signed URL) and downloads it, see :func:`_land`."""
+    with api_client() as client:
+        url = _signed(_increment(client, report_id, day).files["user_order_log_inc"])
+        return _land(client, url, kind="increments", day=day)
+
+
+def download_history(task_id: str) -> dict[str, Any]:
+    """Asks the API for the ready report's file (a fresh signed URL) and downloads it."""
+    with api_client() as client:
+        report = client.get_report(task_id)
+        if report is None:
+            raise _fail(f"report task {task_id} answers RUNNING again; run the DAG again")
+        url = _signed(report.files["user_order_log"])
+        return _land(client, url, kind="history", day=report.end_date.isoformat())
+
+
+def max_download_bytes() -> int:
+    """``sales_mart_max_download_mb`` (default 1024): a larger file fails the download."""
+    return int(float(setting("sales_mart_max_download_mb", 1024)) * 1024 * 1024)
+
+
+def retention_days() -> float:
+    """``sales_mart_landing_retention_days`` (default 30; 0 keeps raw files forever)."""
+    return float(setting("sales_mart_landing_retention_days", 30))
+
+
+def prune_landing(folder: Path, days: float, now: float | None = None) -> list[Path]:
+    """Deletes raw files of ``folder`` last written more than ``days`` ago; returns them."""
+    if days <= 0:
+        return []
+    cutoff = (time.time() if now is None else now) - days * 86400
+    old = [p for p in folder.glob("*.csv") if p.is_file() and p.stat().st_mtime < cutoff]
+    for path in old:
+        path.unlink(missing_ok=True)
+    if old:
+        log.info("removed %d raw file(s) older than %g days from %s", len(old), days, folder)
+    return old
+
+
+def _land(client, url: str, *, kind: str, day: str) -> dict[str, Any]:
+    """Downloads one file into the landing folder (kept there, mode 0640, named by date and
+    checksum; files older than the retention are removed).
 
     Gate 1: the download is complete (the client checks Content-Length) and non-empty.
     """
     folder = landing_dir() / kind
     folder.mkdir(parents=True, exist_ok=True)
     incoming = folder / f".{kind}_{day}.{os.getpid()}.download"
-    try:
-        with api_client() as client:
-            result = client.download(url, incoming)
-    except _api_errors() as exc:
-        raise _fail(str(exc)) from None
+    result = client.download(url, incoming, max_bytes=max_download_bytes())
     prefix = "user_order_log" if kind == "history" else "user_order_log_inc"
     path = folder / landing_name(prefix, day, result.sha256)
     os.replace(result.path, path)
     log.info("raw file kept at %s (%d bytes, %d rows, sha256 %s)", path, result.bytes,
              result.rows, result.sha256)
+    prune_landing(folder, retention_days())
     if result.rows == 0:
         what = "0 bytes" if result.bytes == 0 else "a header and no rows"
         raise _fail(f"gate 1 (file generated): the file for {day} is empty ({what}); "
@@ -355,14 +478,32 @@ class CheckFileOperator(SQLCheckOperator):
 
 ALERT_SUBJECT = ("[sales_mart] {{ dag.dag_id }} failed for {{ ds }} "
                  "at task {{ ti.task_id }}")
+# Everything quoted is HTML-escaped: a reason may quote an API answer or a data value.
 ALERT_BODY = """\
-<p>DAG <b>{{ dag.dag_id }}</b>, date <b>{{ ds }}</b>, run {{ run_id }}:
-task <b>{{ ti.task_id }}</b> failed (try {{ ti.try_number }}).</p>
+<p>DAG <b>{{ dag.dag_id | e }}</b>, date <b>{{ ds | e }}</b>, run {{ run_id | e }}:
+task <b>{{ ti.task_id | e }}</b> failed (try {{ ti.try_number }}).</p>
 <p>Reason:</p>
-<pre>{{ exception }}</pre>
-<p>Log: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></p>
-<p>The load journal is <code>staging.load_log</code>; raw files are kept in the landing folder.</p>
+<pre>{{ exception | e }}</pre>
+<p>Next step: {{ next_step | e }}</p>
+<p>Log: <a href="{{ ti.log_url | e }}">{{ ti.log_url | e }}</a></p>
 """
+
+API_TASK_IDS = frozenset({"generate_report", "wait_for_report", "get_increment", "download"})
+
+
+def next_step(context) -> str:
+    """What the person reading the failure e-mail should do, by the failed task."""
+    ti = context["ti"]
+    rerun = (f"airflow dags test {ti.dag_id} {context.get('ds')}"
+             if ti.dag_id == "sales_mart_daily" else f"airflow dags trigger {ti.dag_id}")
+    again = f"then run the date again ({rerun}, or clear the failed task in the UI)."
+    if ti.task_id in API_TASK_IDS:
+        return ("nothing reached the warehouse. If the API is down or refusing, wait, or fix "
+                "the connection sales_api as the reason says; for a day the API no longer "
+                f"serves, use sales_mart_history; {again}")
+    return ("the mart is as it was before this delivery. The load is journalled in "
+            "staging.load_log (status, error) and rejected rows in "
+            "staging.user_order_log_rejects; fix the cause at the source, " + again)
 
 
 def failure_notifier():
@@ -384,7 +525,46 @@ def notify_failure(context) -> None:
     A notifier renders its templates in place, so one shared instance would repeat the first
     failure's subject in every later e-mail of the same process (``airflow dags test``).
     """
-    failure_notifier()(context)
+    failure_notifier()({**context, "next_step": next_step(context)})
+
+
+FRESHNESS_SUBJECT = ("[sales_mart] {{ dag_run.dag_id }}: {{ dag_run.logical_date[:10] }} not "
+                     "published by {{ deadline.deadline_time }}")
+FRESHNESS_BODY = """\
+<p>Day <b>{{ dag_run.logical_date[:10] | e }}</b> of <b>{{ dag_run.dag_id | e }}</b> was not
+published by its deadline, {{ deadline.deadline_time | e }} (run {{ dag_run.run_id | e }},
+state {{ dag_run.state | e }}). The retention views do not hold that day yet.</p>
+<p>Next step: look at the run in the Airflow UI; if it failed, its failure e-mail says why.
+Run the date again once the cause is fixed
+(<code>airflow dags test {{ dag_run.dag_id | e }} {{ dag_run.logical_date[:10] | e }}</code>,
+or clear the failed task).</p>
+"""
+
+
+async def freshness_alert(context: dict[str, Any], **_: Any) -> None:
+    """Deadline-alert callback (runs on the triggerer): e-mails Variable
+    ``sales_mart_alert_email`` through ``sales_smtp`` that the run's day is not published.
+    A run created after its deadline (catch-up of older days, a person running an old date)
+    sends nothing: that would be one alert per day caught up, about days long past."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from asgiref.sync import sync_to_async
+
+    run = context["dag_run"]
+    deadline = pendulum.parse(str(context["deadline"]["deadline_time"]))
+    # When the run came to be: queued (scheduler, trigger) or, for a manual run, run_after.
+    born = [pendulum.parse(str(run[k])) for k in ("queued_at", "run_after") if run.get(k)]
+    if born and max(born) > deadline:
+        # Born after its deadline (a catch-up run, a person re-running an old day): not a
+        # freshness miss, and its own failure e-mail (if any) says the rest.
+        log.info("run %s was created after its deadline %s: no freshness alert",
+                 run.get("dag_run_id"), deadline)
+        return
+    to = await sync_to_async(setting)("sales_mart_alert_email")
+    sender = await sync_to_async(setting)("sales_mart_alert_from", "sales-mart@localhost")
+    notifier = SmtpNotifier(from_email=sender, to=to, smtp_conn_id=SMTP_CONN_ID,
+                            subject=FRESHNESS_SUBJECT, html_content=FRESHNESS_BODY)
+    notifier.render_template_fields(context)
+    await notifier.async_notify(context)
 
 
 # --- the warehouse half of a DAG --------------------------------------------------------
@@ -393,6 +573,17 @@ def notify_failure(context) -> None:
 def after_copy_args() -> dict[str, Any]:
     """Task arguments after the COPY: a failure also marks the run's load failed."""
     return {"on_failure_callback": [mark_load_failed, notify_failure]}
+
+
+RETENTION_VIEWS = ("mart.customer_retention", "mart.customer_retention_by_city")
+
+
+def retention_assets() -> list:
+    """The retention views as Airflow Assets: ``publish`` updates them (its outlets), so a BI
+    refresh or an export DAG can run on ``schedule=[Asset("mart.customer_retention")]``."""
+    from airflow.sdk import Asset
+
+    return [Asset(name=view, group="sales_mart") for view in RETENTION_VIEWS]
 
 
 def load_into_mart(ingested) -> None:
@@ -408,7 +599,8 @@ def load_into_mart(ingested) -> None:
     gates = [CheckFileOperator(check=name, **args) for name in warehouse.GATE_CHECKS]
     publish = SQLExecuteQueryOperator(
         task_id=PUBLISH_TASK_ID, conn_id=DWH_CONN_ID, hook_params=dwh_hook_params(),
-        sql=warehouse.PUBLISH_SQL, parameters=check_parameters(), **args,
+        sql=warehouse.PUBLISH_SQL, parameters=check_parameters(), outlets=retention_assets(),
+        **args,
     )
     confirm = [CheckFileOperator(check=name, **args) for name in warehouse.FINAL_CHECKS]
     chain(ingested, *gates, publish, *confirm)

@@ -32,10 +32,10 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 DOCS = ROOT / "docs" / "docker.md"
 
 REQUIRED_SERVICES = {
-    "warehouse", "airflow-postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+    "check-env", "warehouse", "airflow-postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
     "airflow-dag-processor", "airflow-triggerer", "sandbox-api", "mailpit",
 }
-ONE_SHOT_SERVICES = {"airflow-init"}
+ONE_SHOT_SERVICES = {"airflow-init", "check-env"}
 # The Airflow image's entrypoint runs `airflow <command>`.
 AIRFLOW_SERVICE_COMMANDS = {
     "airflow-apiserver": "api-server",
@@ -214,7 +214,7 @@ def airflow_services(services) -> dict[str, dict]:
     """The services built from the project's Airflow image and run through Airflow's entrypoint
     or the init script (not the sandbox, which uses the image for the package only)."""
     return {name: svc for name, svc in services.items()
-            if name in AIRFLOW_SERVICE_COMMANDS or name in ONE_SHOT_SERVICES}
+            if name in AIRFLOW_SERVICE_COMMANDS or name == "airflow-init"}
 
 
 # --- services, images, healthchecks, start order ----------------------------------------------
@@ -234,10 +234,32 @@ def test_every_image_tag_is_pinned(services):
         assert tag != "latest", f"{name}: image {image!r} is not pinned"
 
 
+def pins(lock: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$", (ROOT / lock).read_text(), re.M))
+
+
+def test_the_image_installs_the_runtime_lock_only():
+    """Runtime lock: the package's dependencies, no test, lint, demo or chart library; the same
+    versions as the development lock; the package itself pins no Airflow release."""
+    import tomllib
+
+    runtime, dev = pins("requirements-runtime.lock"), pins("requirements.lock")
+    assert "requirements-runtime.lock" in DOCKERFILE.read_text()
+    assert not re.search(r"[^-]requirements\.lock", DOCKERFILE.read_text())
+    for package in ("pytest", "ruff", "sqlfluff", "hypothesis", "matplotlib", "aiosmtpd",
+                    "pandas"):
+        assert package not in runtime and package in dev, package
+    assert {name: dev.get(name) for name in runtime} == runtime
+    assert runtime["apache-airflow"] == dev["apache-airflow"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if "==" in d], "ranges, not pins"
+    assert {"sandbox", "demo", "dev"} <= set(project["optional-dependencies"])
+
+
 def test_dockerfile_base_image_is_the_locked_airflow():
-    lock = (ROOT / "requirements.lock").read_text()
+    lock = (ROOT / "requirements-runtime.lock").read_text()
     locked = re.search(r"^apache-airflow==(\S+)$", lock, re.M)
-    assert locked, "requirements.lock does not pin apache-airflow"
+    assert locked, "requirements-runtime.lock does not pin apache-airflow"
     base = re.search(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.M)
     assert base, "Dockerfile has no FROM"
     assert base.group(1) == f"apache/airflow:{locked.group(1)}-python3.11", (
@@ -471,6 +493,14 @@ def test_connections_are_the_spec_ones(services):
     assert urlsplit(expand(api["host"])).scheme in ("http", "https"), "host = URL with scheme"
     assert expand(api["password"]), "sales_api needs the API key as password"
     assert set(json.loads(expand(api["extra"]))) >= {"nickname", "cohort"}
+    # the client accepts that connection: https, or plain http to the sandbox by explicit extra
+    from airflow.models.connection import Connection
+
+    from sales_mart.api_client import ReportApiClient
+
+    ReportApiClient.from_airflow_connection(Connection(
+        conn_id="sales_api", conn_type="http", host=expand(api["host"]),
+        password=expand(api["password"]), extra=expand(api["extra"]))).close()
 
     dwh = urlsplit(environment(services["airflow-scheduler"])["SALES_DWH_URL"])
     conn = added["sales_dwh"]
@@ -557,7 +587,8 @@ def dockerignore_excludes(path: str) -> bool:
 def test_dockerfile_copies_exist_in_the_build_context():
     copies = re.findall(r"^COPY\s+(?:--\S+\s+)*(.+?)\s+(\S+)\s*$", DOCKERFILE.read_text(), re.M)
     sources = [source for group, _ in copies for source in group.split()]
-    assert {"requirements.lock", "pyproject.toml", "sales_mart", "db", "dags"} <= set(sources)
+    assert {"requirements-runtime.lock", "pyproject.toml", "sales_mart", "db", "dags"} <= \
+        set(sources)
     for source in sources:
         assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
         assert not dockerignore_excludes(source), f".dockerignore excludes {source}"
@@ -625,3 +656,47 @@ def test_docs_say_how_to_run_it():
     for step in ("cp .env.example .env", "docker compose up -d", "docker compose up -d warehouse",
                  "http://127.0.0.1:8080", "http://127.0.0.1:8025"):
         assert step in docs, f"docs/docker.md lacks {step!r}"
+
+
+# --- refusing placeholder secrets ---------------------------------------------------------------
+
+
+def test_the_stack_refuses_to_start_with_a_placeholder_or_without_a_fernet_key(services,
+                                                                           env_example):
+    """check-env gets every secret of .env; every other service waits for it to succeed; with
+    .env.example as it ships it fails, naming each placeholder and never printing a value."""
+    from sales_mart import envcheck
+
+    check = services["check-env"]
+    assert check.get("entrypoint") == ["python", "-m", "sales_mart.envcheck"]
+    for name, service in services.items():
+        if name != "check-env":
+            condition = (service.get("depends_on") or {}).get("check-env", {}).get("condition")
+            assert condition == "service_completed_successfully", name
+    given = environment(check)
+    placeholders = {k for k, v in env_example.items() if v.startswith("change-me")}
+    compose_file = COMPOSE_FILE.read_text()
+    for variable in placeholders:  # every change-me of .env reaches the check
+        assert f"${{{variable}:" in compose_file
+    assert set(envcheck.SECRETS) == set(given)
+    assert given["AIRFLOW__CORE__FERNET_KEY"] == env_example["AIRFLOW_FERNET_KEY"]
+    assert len(envcheck.problems(given)) == len(envcheck.SECRETS)  # all placeholders
+
+    done = subprocess.run([sys.executable, "-m", "sales_mart.envcheck"], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", **given}, cwd=ROOT)
+    assert done.returncode == 1
+    for name in envcheck.SECRETS:
+        assert name in done.stderr
+    assert not [v for v in given.values() if v in done.stderr + done.stdout]
+
+    from cryptography.fernet import Fernet
+
+    good = {name: f"s3cret-{n}-{name.lower()}" for n, name in enumerate(envcheck.SECRETS)}
+    assert envcheck.problems({**good, "AIRFLOW__CORE__FERNET_KEY": "not-a-key"}) == [
+        "AIRFLOW__CORE__FERNET_KEY is not a Fernet key (32 url-safe base64-encoded bytes)"]
+    good["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
+    done = subprocess.run([sys.executable, "-m", "sales_mart.envcheck"], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", **good}, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    # the Fernet key is required by the Airflow services too (compose's own ${...:?} check)
+    assert compose_variables(yaml.safe_load(compose_file))["AIRFLOW_FERNET_KEY"] == ":?"

@@ -22,7 +22,9 @@ normal answer. Each request uses the first rule that still has uses left and mat
 ``retry_after`` (seconds, sent as ``Retry-After``; default 1 for 429), ``delay`` (seconds
 before answering), ``body`` (a literal body sent with HTTP 200, e.g. broken JSON),
 ``cut_off`` (download only: the share of the file sent before the connection is dropped),
-``dates`` (only requests for these dates; ``"history"`` means the full report's file).
+``dates`` (only requests for these dates; ``"history"`` means the full report's file),
+``redirect_to`` (answer ``307 Temporary Redirect`` to that URL, the request's path and query
+appended: a moved or hostile API).
 File faults replace a file's content with a variant of
 :data:`sales_mart.sandbox.data.VARIANTS` (``malformed``, ``empty``, ``zero_bytes``,
 ``few_customers``).
@@ -60,13 +62,15 @@ class FaultRule:
     delay: float = 0.0
     body: str | None = None
     cut_off: float | None = None
+    redirect_to: str | None = None
     times: int | None = 1  # None: every matching request
     dates: frozenset[str] | None = None
     used: int = 0
 
     @classmethod
     def from_dict(cls, endpoint: str, raw: dict[str, Any]) -> FaultRule:
-        known = {"status", "retry_after", "delay", "body", "cut_off", "times", "dates"}
+        known = {"status", "retry_after", "delay", "body", "cut_off", "redirect_to", "times",
+                 "dates"}
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"{endpoint}: unknown fault field(s) {sorted(unknown)}; "
@@ -95,16 +99,19 @@ class FaultRule:
             delay=float(raw.get("delay", 0) or 0),
             body=raw.get("body"),
             cut_off=None if cut_off is None else float(cut_off),
+            redirect_to=raw.get("redirect_to"),
             times=times,
             dates=None if dates is None else frozenset(_date_key(d) for d in dates),
         )
-        if rule.status is None and rule.body is None and rule.cut_off is None and not rule.delay:
-            raise ValueError(f"{endpoint}: a fault needs status, body, cut_off or delay")
+        if (rule.status is None and rule.body is None and rule.cut_off is None
+                and rule.redirect_to is None and not rule.delay):
+            raise ValueError(f"{endpoint}: a fault needs status, body, cut_off, redirect_to or "
+                             "delay")
         return rule
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"times": "always" if self.times is None else self.times}
-        for name in ("status", "retry_after", "body", "cut_off"):
+        for name in ("status", "retry_after", "body", "cut_off", "redirect_to"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         if self.delay:

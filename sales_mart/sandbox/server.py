@@ -17,6 +17,11 @@ The report window: by default increments exist for every day of ``[start_date, e
 ``start_date``. With ``strict_window`` it mimics the real service relative to the day the
 report was generated (G): full report G−30…G−8, increments G−7…G−1, ``NOT FOUND`` elsewhere.
 The first increment day of the window is served in the old format (no ``status`` column).
+
+File URLs are signed the way object stores presign them: a query string with an expiry and a
+signature (``X-Amz-Signature``, an HMAC of the path under a secret of the running server). A file
+request without the right signature gets 403, so a client must use the URL exactly as given;
+the signatures handed out are kept in ``RunningSandbox.issued_signatures`` (tests look for leaks).
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import hashlib
 import hmac
 import logging
+import secrets
 import shutil
 import socket
 import tempfile
@@ -116,6 +123,18 @@ class _State:
     request_counts: collections.Counter = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     file_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    issued_signatures: set[str] = field(default_factory=set)
+
+    def signature(self, path: str) -> str:
+        return hmac.new(self.signing_key, path.encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, url: str, path: str) -> str:
+        """A presigned-looking URL: expiry and signature in the query string."""
+        signature = self.signature(path)
+        with self.lock:
+            self.issued_signatures.add(signature)
+        return f"{url}?X-Amz-Expires=3600&X-Amz-Signature={signature}"
 
 
 def _window(settings: SandboxSettings, generated_on: dt.date) -> tuple[dt.date, ...]:
@@ -146,12 +165,17 @@ def _check_headers(request: Request, settings: SandboxSettings) -> JSONResponse 
     return None
 
 
-async def _injected(rule: FaultRule | None) -> Response | None:
+async def _injected(rule: FaultRule | None, request: Request | None = None) -> Response | None:
     """Apply a rule's delay; return the response that replaces the normal one, if any."""
     if rule is None:
         return None
     if rule.delay:
         await asyncio.sleep(rule.delay)
+    if rule.redirect_to is not None:
+        target = rule.redirect_to.rstrip("/")
+        if request is not None:
+            target += request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Response(status_code=307, headers={"Location": target})
     headers = {}
     if rule.retry_after is not None:
         headers["Retry-After"] = str(int(rule.retry_after)) if rule.retry_after.is_integer() \
@@ -185,7 +209,7 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         count("generate_report")
         if (denied := _check_headers(request, settings)) is not None:
             return denied
-        if (injected := await _injected(state.faults.take("generate_report"))) is not None:
+        if (injected := await _injected(state.faults.take("generate_report"), request)) is not None:
             return injected
         generated_on = settings.today or dt.date.today()
         hist_first, hist_last, inc_first, inc_last = _window(settings, generated_on)
@@ -203,7 +227,7 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         count("get_report")
         if (denied := _check_headers(request, settings)) is not None:
             return denied
-        if (injected := await _injected(state.faults.take("get_report"))) is not None:
+        if (injected := await _injected(state.faults.take("get_report"), request)) is not None:
             return injected
         report = state.reports_by_task.get(task_id)
         if report is None:
@@ -216,7 +240,7 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
             running_polls = settings.running_polls
         if state.faults.stuck_running or polls <= running_polls:
             return JSONResponse({"task_id": task_id, "status": "RUNNING"})
-        base = f"{base_url(request)}/files/{report.report_id}"
+        path = f"/files/{report.report_id}"
         return JSONResponse({
             "task_id": task_id,
             "status": "SUCCESS",
@@ -224,7 +248,8 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
                 "report_id": report.report_id,
                 "start_day": _midnight(report.history_first),
                 "end_date": _midnight(report.history_last),
-                "s3_path": {name: f"{base}/{name}.csv" for name in REPORT_FILES},
+                "s3_path": {name: state.sign(f"{base_url(request)}{path}/{name}.csv",
+                                             f"{path}/{name}.csv") for name in REPORT_FILES},
             },
         })
 
@@ -238,7 +263,8 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         except ValueError:
             return JSONResponse({"detail": f"date must look like YYYY-MM-DDT00:00:00, got "
                                            f"{date[:40]!r}"}, status_code=400)
-        injected = await _injected(state.faults.take("get_increment", day.isoformat()))
+        injected = await _injected(state.faults.take("get_increment", day.isoformat()),
+                                   request)
         if injected is not None:
             return injected
         report = state.reports.get(report_id)
@@ -253,14 +279,16 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         if reason:
             return JSONResponse({"report_id": report_id, "date": _midnight(day),
                                  "status": "NOT FOUND", "reason": reason})
-        base = f"{base_url(request)}/files/{report_id}/increments/{day.isoformat()}"
+        path = f"/files/{report_id}/increments/{day.isoformat()}"
         return JSONResponse({
             "report_id": report_id,
             "date": _midnight(day),
             "status": "SUCCESS",
             "data": {
                 "increment_id": f"{report_id}-{day:%Y%m%d}",
-                "s3_path": {f"{name}_inc": f"{base}/{name}_inc.csv" for name in REPORT_FILES},
+                "s3_path": {f"{name}_inc": state.sign(f"{base_url(request)}{path}/{name}_inc.csv",
+                                                      f"{path}/{name}_inc.csv")
+                            for name in REPORT_FILES},
             },
         })
 
@@ -301,8 +329,12 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
                                          variant=variant)
         return path
 
-    async def serve_file(report_id: str, day: dt.date | None, filename: str) -> Response:
+    async def serve_file(request: Request, report_id: str, day: dt.date | None,
+                         filename: str) -> Response:
         count("download")
+        expected = state.signature(request.url.path)
+        if not hmac.compare_digest(request.query_params.get("X-Amz-Signature", ""), expected):
+            return JSONResponse({"detail": "signature does not match"}, status_code=403)
         report = state.reports.get(report_id)
         name = filename.removesuffix(".csv").removesuffix("_inc")
         if report is None or name not in REPORT_FILES:
@@ -331,16 +363,17 @@ def create_app(settings: SandboxSettings, faults: FaultPlan | None = None) -> Fa
         return FileResponse(path, media_type=media_type, filename=filename)
 
     @app.get("/files/{report_id}/{filename}")
-    async def report_file(report_id: str, filename: str) -> Response:
-        return await serve_file(report_id, None, filename)
+    async def report_file(request: Request, report_id: str, filename: str) -> Response:
+        return await serve_file(request, report_id, None, filename)
 
     @app.get("/files/{report_id}/increments/{day}/{filename}")
-    async def increment_file(report_id: str, day: str, filename: str) -> Response:
+    async def increment_file(request: Request, report_id: str, day: str,
+                             filename: str) -> Response:
         try:
             parsed = data.as_date(day)
         except ValueError:
             return JSONResponse({"detail": "no such file"}, status_code=404)
-        return await serve_file(report_id, parsed, filename)
+        return await serve_file(request, report_id, parsed, filename)
 
     # Test and demo helpers, behind the same key: swap the fault plan, read request counts.
     @app.put("/_sandbox/faults")
@@ -383,6 +416,12 @@ class RunningSandbox:
     @property
     def settings(self) -> SandboxSettings:
         return self._state.settings
+
+    @property
+    def issued_signatures(self) -> set[str]:
+        """Every file-URL signature handed out so far."""
+        with self._state.lock:
+            return set(self._state.issued_signatures)
 
     @property
     def request_counts(self) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sales_mart.api_client import ReportApiClient, RetryPolicy
+from sales_mart.api_client import ReportApiClient, default_retry
 
 API_KEY = "sbx-test-key-5c1f0e9a2b"
 NICKNAME = "tester"
@@ -20,8 +20,7 @@ HEADER = ("id,uniq_id,date_time,city_id,city_name,customer_id,first_name,last_na
 HEADER_OLD = HEADER[:-1]
 
 # Tests must not wait seconds for backoff: same shape as production, smaller numbers.
-FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.05,
-                         max_retry_after=2.0, max_total=20.0)
+FAST_RETRY = default_retry(total=3, backoff_factor=0.01, backoff_max=0.05, retry_after_max=2)
 
 
 def make_client(base_url: str, **kwargs) -> ReportApiClient:

@@ -15,6 +15,7 @@ from sales_mart.api_client import (
     ConfigError,
     IncrementNotFound,
     ReportApiClient,
+    ReportApiError,
     RetriesExhausted,
 )
 
@@ -47,7 +48,7 @@ def test_client_with_wrong_key_fails_at_once_saying_what_to_fix(api):
 def test_key_never_appears_in_logs_errors_or_repr(api, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)  # everything: our logger, urllib3, uvicorn
     api.set_faults({"endpoints": {
-        "generate_report": [{"status": 503, "times": 1}],
+        "get_report": [{"status": 503, "times": 1}],
         "get_increment": [{"body": json.dumps({"echo": API_KEY})}],
     }})
     errors = []
@@ -136,3 +137,82 @@ def test_unreachable_server_fails_after_bounded_retries():
     with make_client(f"http://127.0.0.1:{port}") as client:
         with pytest.raises(RetriesExhausted, match="after 4 attempts"):
             client.generate_report()
+
+
+class Catcher:
+    """An HTTP server on another loopback host (127.0.0.2) that records every request's
+    headers: the place a hostile redirect would send the client."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.requests = []
+        catcher = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self):
+                catcher.requests.append(dict(self.headers))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"task_id": "stolen"}')
+
+            do_GET = do_POST = _record
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.url = f"http://127.0.0.2:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("endpoint", ["generate_report", "get_report"])
+def test_a_redirect_to_another_host_is_refused_and_the_key_stays_home(api, endpoint):
+    catcher = Catcher()
+    try:
+        api.set_faults({"endpoints": {endpoint: [{"redirect_to": catcher.url,
+                                                  "times": "always"}]}})
+        with make_client(api.base_url) as client, pytest.raises(ReportApiError) as caught:
+            if endpoint == "generate_report":
+                client.generate_report()
+            else:
+                client.get_report("some-task")
+    finally:
+        catcher.close()
+    assert catcher.requests == []  # nothing reached the other host, with or without the key
+    message = str(caught.value)
+    assert "redirect" in message and "127.0.0.2" in message and "refused" in message
+    assert API_KEY not in message
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("https://reports.example.net", True),
+    ("http://reports.example.net", False),
+    ("http://10.1.2.3:8000", False),
+    ("http://127.0.0.1:8000", True),
+    ("http://localhost:8000", True),
+    ("http://[::1]:8000", True),
+    ("ftp://reports.example.net", False),
+])
+def test_the_key_goes_over_https_except_to_loopback(url, allowed):
+    if allowed:
+        ReportApiClient(url, API_KEY, NICKNAME, COHORT).close()
+    else:
+        with pytest.raises(ConfigError, match="https") as caught:
+            ReportApiClient(url, API_KEY, NICKNAME, COHORT)
+        assert API_KEY not in str(caught.value)
+
+
+def test_plain_http_to_a_private_sandbox_needs_the_explicit_extra():
+    conn = AirflowLikeConnection(host="http://sandbox-api:8000", password=API_KEY,
+                                 extra={"nickname": NICKNAME, "cohort": COHORT})
+    with pytest.raises(ConfigError, match="allow_http"):
+        ReportApiClient.from_airflow_connection(conn)
+    conn.extra_dejson["allow_http"] = True
+    ReportApiClient.from_airflow_connection(conn).close()

@@ -8,15 +8,18 @@ import json
 
 import pytest
 from api_testkit import FIRST_DAY, LAST_DAY, make_client
+from urllib3.util import Retry
 
 from sales_mart.api_client import (
     IncompleteDownload,
     IncrementNotFound,
     MalformedResponse,
     ReportApiError,
+    ReportRequestUncertain,
     ReportTimeout,
     RetriesExhausted,
-    RetryPolicy,
+    TryAgainLater,
+    default_retry,
 )
 
 DAY = FIRST_DAY + dt.timedelta(days=2)
@@ -27,10 +30,30 @@ def only_file(directory):
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_server_errors_are_retried_until_success(api, client, status):
-    api.set_faults({"endpoints": {"generate_report": [{"status": status, "times": 2}]}})
-    assert client.generate_report()
-    assert api.request_counts["generate_report"] == 3
+def test_server_errors_on_a_get_are_retried_by_urllib3_until_success(api, client, report, status):
+    api.set_faults({"endpoints": {"get_increment": [{"status": status, "times": 2}]}})
+    assert client.get_increment(report.report_id, DAY).date == DAY
+    assert api.request_counts["get_increment"] == 3
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_refused_report_request_is_not_repeated_inside_the_call(api, client, status):
+    """POST /generate_report is not idempotent: the client sends it once and says the caller
+    may try again (the API refused, so no report was started)."""
+    api.set_faults({"endpoints": {"generate_report": [{"status": status, "times": 1}]}})
+    with pytest.raises(TryAgainLater, match=f"HTTP {status}.*no report was started"):
+        client.generate_report()
+    assert api.request_counts["generate_report"] == 1
+
+
+def test_a_report_request_without_answer_is_not_repeated(api):
+    """The request reached the API but no answer came: a report may be running there. The
+    client does not send a second one; the error says so."""
+    with make_client(api.base_url, read_timeout=0.3) as client:
+        api.set_faults({"endpoints": {"generate_report": [{"delay": 1.0, "times": 1}]}})
+        with pytest.raises(ReportRequestUncertain, match="may have reached the API"):
+            client.generate_report()
+    assert api.request_counts["generate_report"] == 1
 
 
 def test_persistent_server_error_fails_after_the_allowed_attempts(api, client, report):
@@ -41,24 +64,28 @@ def test_persistent_server_error_fails_after_the_allowed_attempts(api, client, r
     assert api.request_counts["get_increment"] == 4
 
 
-def test_429_retry_after_is_honoured(api):
+def recording_retry(waits: list, **kwargs) -> Retry:
+    """``default_retry`` that notes each Retry-After wait urllib3 takes (a spy, not a stand-in:
+    urllib3 still sleeps)."""
+
+    class Recording(Retry):
+        def sleep_for_retry(self, response):
+            waits.append(self.get_retry_after(response))
+            return super().sleep_for_retry(response)
+
+    return default_retry(cls=Recording, **kwargs)
+
+
+def test_429_retry_after_is_honoured_up_to_the_cap(api):
     waits = []
-    with make_client(api.base_url, sleep=waits.append) as client:
-        api.set_faults({"endpoints": {"get_report": [{"status": 429, "retry_after": 1.5}]}})
+    retry = recording_retry(waits, total=3, backoff_factor=0.01, retry_after_max=1)
+    with make_client(api.base_url, retry=retry) as client:
+        api.set_faults({"endpoints": {"get_report": [{"status": 429, "retry_after": 1},
+                                                     {"status": 503, "retry_after": 60}]}})
         task_id = client.generate_report()
         report = client.wait_for_report(task_id, poll_interval=0.01, deadline=10)
     assert report.report_id
-    assert 1.5 in waits  # the server's Retry-After, not the 0.01 s backoff
-
-
-def test_retry_after_longer_than_the_budget_gives_up(api):
-    policy = RetryPolicy(max_attempts=5, backoff_initial=0.01, max_retry_after=30,
-                         max_total=5)
-    with make_client(api.base_url, retry=policy, sleep=lambda s: None) as client:
-        api.set_faults({"endpoints": {"generate_report": [{"status": 429, "retry_after": 60}]}})
-        with pytest.raises(RetriesExhausted, match="retry budget"):
-            client.generate_report()
-    assert api.request_counts["generate_report"] == 1
+    assert waits == [1, 1]  # the server's Retry-After; 60 s capped at retry_after_max
 
 
 def test_slow_answer_times_out_then_retry_succeeds(api, report):
@@ -69,11 +96,12 @@ def test_slow_answer_times_out_then_retry_succeeds(api, report):
 
 
 def test_always_slow_answer_fails_with_timeout(api, report):
-    policy = RetryPolicy(max_attempts=2, backoff_initial=0.01)
-    with make_client(api.base_url, read_timeout=0.2, retry=policy) as client:
+    retry = default_retry(total=1, backoff_factor=0.01)
+    with make_client(api.base_url, read_timeout=0.2, retry=retry) as client:
         api.set_faults({"endpoints": {"get_increment": [{"delay": 0.6, "times": "always"}]}})
         with pytest.raises(RetriesExhausted, match="timed out"):
             client.get_increment(report.report_id, DAY)
+    assert api.request_counts["get_increment"] == 2
 
 
 def test_report_stuck_running_fails_at_the_deadline(api, client):
@@ -125,10 +153,16 @@ def test_other_client_errors_fail_at_once(api, client):
     assert api.request_counts["get_increment"] == 1
 
 
-def test_download_cut_off_once_is_retried_and_complete(api, client, report, tmp_path):
+def test_download_cut_off_fails_for_the_caller_to_try_again(api, client, report, tmp_path):
+    """A transfer cut in the middle is not repeated inside the call (the Airflow task retry is
+    the layer for it); nothing is left behind, and the next try gets the whole file."""
     url = client.get_increment(report.report_id, DAY).files["user_order_log_inc"]
     reference = client.download(url, tmp_path / "reference.csv")
     api.set_faults({"endpoints": {"download": [{"cut_off": 0.5, "times": 1}]}})
+    with pytest.raises(IncompleteDownload) as caught:
+        client.download(url, tmp_path / "retried.csv")
+    assert isinstance(caught.value, TryAgainLater)
+    assert only_file(tmp_path) == ["reference.csv"]
     result = client.download(url, tmp_path / "retried.csv")
     assert api.request_counts["download"] == 2
     assert (result.bytes, result.sha256, result.rows) == (

@@ -66,7 +66,7 @@ def served(tmp_path):
     """`sales-mart api serve` in a subprocess, key from the environment, faults from a file
     and flags; yields its base URL."""
     faults = tmp_path / "faults.json"
-    faults.write_text(json.dumps({"endpoints": {"generate_report": [{"status": 503}]}}))
+    faults.write_text(json.dumps({"endpoints": {"get_report": [{"status": 503}]}}))
     env = {**os.environ, "SALES_API_KEY": "env-key-9d2e"}
     process = subprocess.Popen(
         [sys.executable, "-m", "sales_mart.cli", "api", "serve", "--port", "0",
@@ -113,7 +113,8 @@ def test_serve_from_the_command_line(served, tmp_path):
     stats = requests.get(f"{served}/_sandbox/stats", timeout=5, headers={
         "X-API-KEY": "env-key-9d2e", "X-Nickname": NICKNAME, "X-Cohort": COHORT,
         "X-Project": "True"}).json()
-    assert stats["request_counts"]["generate_report"] == 2
+    assert stats["request_counts"]["generate_report"] == 1
+    assert stats["request_counts"]["get_report"] == 3  # 503 (retried), RUNNING, SUCCESS
     assert stats["request_counts"]["get_increment"] == 3
 
     with make_client(served, api_key="other") as client:

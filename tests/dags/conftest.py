@@ -32,6 +32,11 @@ os.environ["SALES_MART_API_RETRIES"] = "2"
 os.environ["SALES_MART_API_RETRY_DELAY"] = "0.2"
 os.environ["SALES_MART_API_MAX_RETRY_DELAY"] = "1"
 os.environ["SALES_MART_START_DATE"] = "2024-03-04"
+os.environ["SALES_MART_POLL_INTERVAL"] = "0.2"  # the wait_for_report sensor's pokes
+os.environ["SALES_MART_REPORT_DEADLINE"] = "30"
+# dag.test() cannot finish a successful run of a DAG with a deadline alert (Airflow 3.3.2, see
+# pipeline._under_dags_test); test_freshness.py parses the DAG with its alert.
+os.environ["SALES_MART_FRESHNESS_HOURS"] = "0"
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
@@ -41,9 +46,8 @@ ROWS_PER_DAY = 200
 FIRST_DAY = dt.date(2024, 3, 4)  # a Monday; the window's first increment (old format)
 DAYS = [FIRST_DAY + dt.timedelta(days=n) for n in range(7)]
 ALERT_TO = "data-team@example.com"
-# The client's in-call retries: the production shape with tiny waits.
-CLIENT_RETRY = {"max_attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.05,
-                "max_retry_after": 2, "max_total": 20}
+# The client's in-call retries (urllib3): the production shape with tiny waits.
+CLIENT_RETRY = {"total": 2, "backoff_factor": 0.01, "backoff_max": 0.05, "retry_after_max": 2}
 
 
 @pytest.fixture(scope="session")
@@ -135,14 +139,15 @@ class Pipeline:
     smtp: SmtpSink
     landing: Path
     monkeypatch: object
+    last_run_id: str | None = None
 
     def use_warehouse(self, url: str) -> None:
         self.monkeypatch.setenv("AIRFLOW_CONN_SALES_DWH", dwh_connection(url))
 
-    def use_api_key(self, key: str) -> None:
+    def use_api_key(self, key: str, **extra) -> None:
         self.monkeypatch.setenv("AIRFLOW_CONN_SALES_API", json.dumps({
             "conn_type": "http", "host": self.sandbox.base_url, "password": key,
-            "extra": {"nickname": "dag-tests", "cohort": "4"}}))
+            "extra": {"nickname": "dag-tests", "cohort": "4", **extra}}))
 
     def run(self, dag_id: str, day: dt.date) -> tuple[str, dict[str, tuple[str, int]]]:
         """``dag.test`` for one logical date; returns the run state and task states/tries."""
@@ -152,6 +157,7 @@ class Pipeline:
 
         dag = self.dagbag.get_dag(dag_id)
         run = dag.test(logical_date=timezone.datetime(day.year, day.month, day.day))
+        self.last_run_id = run.run_id
         with create_session() as session:
             tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id,
                                                      TaskInstance.run_id == run.run_id)
@@ -168,16 +174,13 @@ class Pipeline:
 @pytest.fixture
 def pipeline(dagbag, sandbox, smtp_sink, dwh_url, tmp_path, monkeypatch) -> Pipeline:
     landing = tmp_path / "landing"
-    for name in ("SALES_MART_LANDING_DIR", "SALES_MART_MAX_REJECT_SHARE", "SALES_MART_API_RETRY",
-                 "SALES_MART_POLL_INTERVAL", "SALES_MART_REPORT_DEADLINE"):
+    for name in ("SALES_MART_LANDING_DIR", "SALES_MART_MAX_REJECT_SHARE", "SALES_MART_API_RETRY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_SALES_SMTP", json.dumps({
         "conn_type": "smtp", "host": smtp_sink.host, "port": smtp_sink.port,
         "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 10}}))
     monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_ALERT_EMAIL", ALERT_TO)
     monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_LANDING_DIR", str(landing))
-    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_POLL_INTERVAL", "0.02")
-    monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_REPORT_DEADLINE", "30")
     monkeypatch.setenv("AIRFLOW_VAR_SALES_MART_API_RETRY", json.dumps(CLIENT_RETRY))
     sandbox.clear_faults()
     smtp_sink.take()

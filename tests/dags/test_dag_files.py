@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from conftest import DAGS_DIR, REPO
 
 from sales_mart import warehouse
@@ -21,7 +22,7 @@ HISTORY_TASKS = [
     "generate_report", "wait_for_report", "download", "copy_to_staging", "ingest",
     *warehouse.GATE_CHECKS, "publish", *warehouse.FINAL_CHECKS,
 ]
-API_TASKS = {"generate_report", "wait_for_report", "get_increment", "download"}
+API_TASKS = {"generate_report", "get_increment", "download"}
 
 
 def test_dag_folder_imports_without_errors(dagbag):
@@ -42,21 +43,27 @@ def _in_order(dag) -> list[str]:
 def test_daily_dag_shape(dagbag):
     from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 
+    from sales_mart.schedule import ApiWindowTimetable
+
     dag = dagbag.get_dag("sales_mart_daily")
     assert dag.max_active_runs == 1
     assert dag.catchup is True
-    from airflow.sdk import CronDataIntervalTimetable
-
     # @daily over data intervals: the run for day D starts when D is over, with ds = D
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.timetable.expression == "0 0 * * *"  # @daily
-    assert dag.start_date.date().isoformat() == os.environ["SALES_MART_START_DATE"]
+    assert isinstance(dag.timetable, ApiWindowTimetable)
+    assert dag.timetable._expression == "0 0 * * *"  # @daily
+    assert dag.timetable.catchup_from.isoformat() == os.environ["SALES_MART_START_DATE"]
+    assert dag.timetable.window_days == 7
+    assert dag.start_date.year == 1970  # any date a person runs gets its tasks
     assert dag.doc_md.strip().startswith("# sales_mart_daily")
     assert _in_order(dag) == DAILY_TASKS
     for task in dag.tasks:
         assert task.on_failure_callback, task.task_id
-        if task.task_id in API_TASKS:
+        if task.task_id == "wait_for_report":  # a sensor that gives its slot back
+            assert task.mode == "reschedule" and task.poke_interval == 0.2
+            assert task.timeout == 30 and not task.exponential_backoff and task.retries == 0
+        elif task.task_id in API_TASKS:
             assert task.retries == 2 and task.retry_exponential_backoff
+            assert task.retry_policy is not None  # retries TryAgainLater only
             assert task.retry_delay == timedelta(seconds=0.2)
         else:
             assert task.retries == 0, task.task_id  # SQL tasks do not retry blindly
@@ -98,3 +105,37 @@ def test_parsing_touches_no_database_and_no_network(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"parsed {len(files)}" in done.stdout
+
+
+
+def scheduled_days(dag) -> list:
+    """The logical dates the scheduler would create from now on, one after the other, for the
+    intervals already over: the DAG serialized and read back as the scheduler does, asked
+    ``next_dagrun_info`` in a loop."""
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    scheduler_dag = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    now = pendulum.now("UTC")
+    days, last = [], None
+    while (info := scheduler_dag.next_dagrun_info(last_automated_run_info=last)) is not None:
+        if info.run_after > now:
+            break
+        days.append(info.logical_date.date())
+        last = info
+    return days
+
+
+@pytest.mark.parametrize("start", ["2024-03-01", "", "3 days ago"])
+def test_catch_up_never_reaches_a_day_outside_the_api_window(start, monkeypatch):
+    """Unpaused years after its start date, the daily DAG catches up over the API's window
+    (the 7 days before today) only: no run for a day the API no longer serves; a start date
+    inside the window bounds it further."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=3) if start == "3 days ago" else today - timedelta(days=7)
+    monkeypatch.setenv("SALES_MART_START_DATE", first.isoformat() if start == "3 days ago"
+                       else start)
+    dag = DagBag(dag_folder=str(DAGS_DIR / "sales_mart_daily.py")).get_dag("sales_mart_daily")
+    assert scheduled_days(dag) == [first + timedelta(days=n) for n in range((today - first).days)]

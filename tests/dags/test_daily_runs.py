@@ -112,3 +112,33 @@ def test_rerun_and_out_of_order_leave_a_byte_identical_mart(pipeline, dwh_url,
     assert_succeeded(pipeline.history())
     assert dump(other) == in_order
     assert not pipeline.smtp.take()
+
+
+def test_waiting_for_the_report_holds_no_worker_slot(pipeline):
+    """The sandbox answers RUNNING once: wait_for_report pokes, gives its slot back (Airflow
+    reschedules it) and pokes again; one try, no report requested twice."""
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+
+    assert_succeeded(pipeline.daily(DAYS[1]))
+    with create_session() as session:
+        reschedules = session.query(TaskReschedule).filter(TaskReschedule.task_instance.has(
+            dag_id="sales_mart_daily", task_id="wait_for_report",
+            run_id=pipeline.last_run_id)).count()
+    assert reschedules >= 1
+    assert pipeline.sandbox.request_counts["generate_report"] == 1
+    assert pipeline.sandbox.request_counts["get_report"] >= 2
+
+
+def test_publish_updates_the_retention_views_as_assets(pipeline):
+    """A DAG scheduled on Asset("mart.customer_retention") runs after every published day."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    assert_succeeded(pipeline.daily(DAYS[1]))
+    with create_session() as session:
+        events = session.query(AssetModel.name, AssetEvent.source_task_id).join(
+            AssetEvent, AssetEvent.asset_id == AssetModel.id).filter(
+            AssetEvent.source_run_id == pipeline.last_run_id).all()
+    assert sorted(events) == [("mart.customer_retention", "publish"),
+                              ("mart.customer_retention_by_city", "publish")]

@@ -16,7 +16,7 @@ from conftest import ALERT_TO, CLIENT_RETRY, DAYS, FIRST_DAY, ROWS_PER_DAY, SEED
 from orders import fetch, mart_dump
 
 from sales_mart import warehouse
-from sales_mart.api_client import ReportApiClient, RetryPolicy
+from sales_mart.api_client import ReportApiClient, default_retry
 from sales_mart.sandbox import data
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def serve_instead(sandbox, day, rewrite):
     once over HTTP (so the sandbox materializes it in its cache), then rewrite the cached file;
     on exit the cached file is removed (the sandbox generates it again when asked)."""
     client = ReportApiClient(sandbox.base_url, sandbox.settings.api_key, "t", "1",
-                             retry=RetryPolicy(**CLIENT_RETRY))
+                             retry=default_retry(**CLIENT_RETRY))
     with client:
         report = client.wait_for_report(client.generate_report(), poll_interval=0.01,
                                         deadline=10)
@@ -126,23 +126,28 @@ def test_a_failing_gate_fails_the_run_keeps_the_mart_and_sends_one_email(
         assert reason[-1] in journal[0][1]
 
 
-def test_transient_api_faults_are_retried_and_the_run_succeeds(pipeline, dwh, loaded):
+def test_transient_api_faults_are_retried_by_one_layer_each_and_the_run_succeeds(
+        pipeline, dwh, loaded):
     pipeline.sandbox.set_faults({"endpoints": {
-        # 4 x 503 outlast the client's 3 attempts: the first Airflow try fails, the retry wins
-        "generate_report": [{"status": 503, "times": 4}],
+        # the report request refused: no report started, Airflow retries the task (one try more)
+        "generate_report": [{"status": 503, "times": 1}],
+        # transient answers to GETs: urllib3 retries inside the call, the task does not retry
         "get_report": [{"status": 429, "retry_after": 1, "times": 1}],
         "get_increment": [{"status": 502, "times": 1}],
+        # a transfer cut in the middle: Airflow retries the download task
         "download": [{"cut_off": 0.5, "times": 1}],
     }})
 
     state, tasks = pipeline.daily(DAY)
 
     assert state == "success", tasks
-    assert tasks["generate_report"] == ("success", 2)  # one Airflow retry
-    assert all(s == "success" for s, _ in tasks.values())
+    assert tasks["generate_report"] == ("success", 2)
+    assert tasks["get_increment"] == ("success", 1)
+    assert tasks["download"] == ("success", 2)
     counts = pipeline.sandbox.request_counts
-    assert counts["generate_report"] == 5
-    assert counts["get_increment"] == 2
+    assert counts["generate_report"] == 2  # sent once per try: never twice within one
+    # 502 + its urllib3 retry; then each download try asks for a fresh file URL
+    assert counts["get_increment"] == 2 + 2
     assert counts["download"] == 2
     assert fetch(dwh, "select status from staging.load_log where delivery_date = %s",
                  (DAY,)) == [("merged",)]
@@ -150,6 +155,36 @@ def test_transient_api_faults_are_retried_and_the_run_succeeds(pipeline, dwh, lo
     expected = data.iter_increment_lines(DAY, seed=SEED, rows_per_day=ROWS_PER_DAY)
     assert landed.read_text(encoding="utf-8") == "".join(expected)  # complete despite the cut
     assert not pipeline.smtp.take()
+
+
+def test_an_api_outage_is_retried_inside_the_call_only_then_fails_with_one_email(
+        pipeline, dwh, loaded):
+    """Retries do not stack: urllib3's attempts, then the task fails (no Airflow retry)."""
+    pipeline.sandbox.set_faults({"endpoints": {"get_increment": [{"status": 503,
+                                                                  "times": "always"}]}})
+    state, tasks = pipeline.daily(DAY)
+
+    assert state == "failed"
+    assert tasks["get_increment"] == ("failed", 1)
+    assert pipeline.sandbox.request_counts["get_increment"] == CLIENT_RETRY["total"] + 1
+    (mail,) = pipeline.smtp.take()
+    assert "HTTP 503" in mail.text and f"after {CLIENT_RETRY['total'] + 1} attempts" in mail.text
+    assert mart_dump(dwh) == loaded
+
+
+def test_a_report_request_left_without_answer_is_not_sent_again(pipeline, dwh, loaded):
+    """The POST may have started a report: no second request, a failed run, an e-mail saying
+    a report may be running and what to do."""
+    pipeline.use_api_key(pipeline.sandbox.settings.api_key, read_timeout=0.5)
+    pipeline.sandbox.set_faults({"endpoints": {"generate_report": [{"delay": 2.0,
+                                                                    "times": "always"}]}})
+    state, tasks = pipeline.daily(DAY)
+
+    assert state == "failed"
+    assert tasks["generate_report"] == ("failed", 1)
+    assert pipeline.sandbox.request_counts["generate_report"] == 1
+    (mail,) = pipeline.smtp.take()
+    assert "may have reached the API" in mail.text and "run the date again" in mail.text
 
 
 def test_a_wrong_api_key_fails_fast_with_one_email(pipeline, dwh, loaded):
@@ -174,6 +209,21 @@ def test_history_run_failure_also_sends_one_email(pipeline, dwh):
     assert "sales_mart_history" in mail.subject and "download" in mail.subject
     assert json.dumps(fetch(dwh, "select count(*) from mart.f_sales")) == "[[0]]"
 
+
+def test_a_date_outside_the_api_window_fails_saying_why_and_what_to_do(pipeline, dwh):
+    """A date long before the catch-up start (and outside the API's window) still gets its tasks
+    when a person runs it: it fails at get_increment, the e-mail names the way out."""
+    day = dt.date(2023, 4, 13)
+    state, tasks = pipeline.daily(day)
+
+    assert state == "failed"
+    assert tasks["generate_report"][0] == "success"
+    assert tasks["get_increment"][0] == "failed"
+    (mail,) = pipeline.smtp.take()
+    assert str(day) in mail.subject and "get_increment" in mail.subject
+    for words in ("NOT FOUND", "sales_mart_history", "7 days before today"):
+        assert words in mail.text, (words, mail.text)
+    assert fetch(dwh, "select count(*) from staging.load_log") == [(0,)]
 
 # --- the checks after ingest and the publish, seen failing through the DAG -------------------
 
@@ -285,3 +335,19 @@ def test_a_day_stopped_by_a_gate_never_reaches_the_mart_through_a_later_report(
         assert mart_dump(dwh) == mart_dump(conn)
     finally:
         conn.close()
+
+
+def test_the_failure_email_escapes_what_it_quotes_and_names_the_next_step(pipeline, dwh,
+                                                                          loaded):
+    """An API answer with markup is quoted as text, not rendered; the e-mail says what to do."""
+    pipeline.sandbox.set_faults({"endpoints": {"get_increment": [
+        {"body": "<html><script>alert(1)</script>Bad gateway</html>", "times": "always"}]}})
+    state, tasks = pipeline.daily(DAY)
+
+    assert state == "failed" and tasks["get_increment"][0] == "failed"
+    (mail,) = pipeline.smtp.take()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;Bad gateway" in mail.text
+    assert "<script>" not in mail.text
+    assert "Next step:" in mail.text
+    assert f"airflow dags test sales_mart_daily {DAY}" in mail.text
+    assert "sales_api" in mail.text
