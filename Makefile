@@ -24,6 +24,9 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@# The build leaves sales_mart.egg-info in the work tree: a second copy of the package's
+	@# metadata whenever the repo root is on sys.path, so Airflow would load its plugin twice.
+	rm -rf sales_mart.egg-info
 	@touch $@
 
 venv: $(BIN)/.installed

@@ -60,10 +60,6 @@ def sales_mart_daily():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task.sensor(**pipeline.report_sensor_args())
-    def wait_for_report(task_id: str):
-        return pipeline.poke_report(task_id)
-
     @task(**api_retries)
     def get_increment(report: dict, ds=None) -> dict:
         return pipeline.get_increment(report["report_id"], ds)
@@ -81,7 +77,10 @@ def sales_mart_daily():
     def ingest(load_id: int) -> dict:
         return pipeline.ingest(load_id)
 
-    load_id = copy_to_staging(download(get_increment(wait_for_report(generate_report()))))
+    wait_for_report = pipeline.ReportReadySensor(
+        task_id="wait_for_report", report_task_id=generate_report(),
+        **pipeline.report_sensor_args())
+    load_id = copy_to_staging(download(get_increment(wait_for_report.output)))
     pipeline.load_into_mart(ingest(load_id))
 
 

@@ -45,10 +45,6 @@ def sales_mart_history():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task.sensor(**pipeline.report_sensor_args())
-    def wait_for_report(task_id: str):
-        return pipeline.poke_report(task_id)
-
     @task(**api_retries)
     def download(report: dict) -> dict:
         return pipeline.download_history(report["task_id"])
@@ -62,7 +58,10 @@ def sales_mart_history():
     def ingest(load_id: int) -> dict:
         return pipeline.ingest(load_id)
 
-    load_id = copy_to_staging(download(wait_for_report(generate_report())))
+    wait_for_report = pipeline.ReportReadySensor(
+        task_id="wait_for_report", report_task_id=generate_report(),
+        **pipeline.report_sensor_args())
+    load_id = copy_to_staging(download(wait_for_report.output))
     pipeline.load_into_mart(ingest(load_id))
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.sql.operators.sql import SQLCheckOperator
+from airflow.sdk import BaseSensorOperator
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,21 @@ def report_sensor_args() -> dict[str, Any]:
         "exponential_backoff": False,
         "retries": 0,
     }
+
+
+class ReportReadySensor(BaseSensorOperator):
+    """``wait_for_report``: pokes ``GET /get_report`` for the report task ``report_task_id``
+    (templated: the ``generate_report`` task's XCom) until the report is ready; see
+    :func:`report_sensor_args` for the mode and timing."""
+
+    template_fields = ("report_task_id",)
+
+    def __init__(self, *, report_task_id: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.report_task_id = report_task_id
+
+    def poke(self, context):
+        return poke_report(self.report_task_id)
 
 
 def poke_report(task_id: str):
