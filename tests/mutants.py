@@ -45,7 +45,7 @@ MUTANTS = {
                                     r"order by v\.date_time desc, v\.line_no desc",
                                     "order by v.date_time desc, v.line_no asc"),
     "conflicts_counted_as_duplicates": ("procedures/030_staging_ingest_load.sql",
-                                        r"where v\.pick > 1\n", "where false\n"),
+                                        r"where v\.conflicting;", "where false;"),
     "delivery_date_calendar": ("procedures/020_staging_start_load.sql",
                                r"when not exists \(select from mart\.d_calendar as c where "
                                r"c\.date_actual = p_delivery_date\)", "when false"),

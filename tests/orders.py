@@ -81,6 +81,17 @@ MART_RELATIONS = (
 )
 
 
+def mart_dump_at(url: str) -> dict[str, list[str]]:
+    """mart_dump of the warehouse at a URL."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        return mart_dump(conn)
+    finally:
+        conn.close()
+
+
 def mart_dump(conn) -> dict[str, list[str]]:
     """Every mart table and view as ordered text rows: equal dumps mean an identical mart."""
     return {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from orders import Order, fetch, mart_dump, write_file
+from orders import Order, fetch, mart_dump, mart_dump_at, write_file
 
 from sales_mart import localstack, warehouse
 
@@ -24,13 +24,6 @@ D1, D2 = date(2024, 3, 4), date(2024, 3, 5)
 def day(d: date, first: int = 0, customers=(10, 11, 12, 13)) -> list[Order]:
     return [Order(first + n, d.isoformat(), customer=c) for n, c in enumerate(customers)]
 
-
-def dump_of(url: str) -> dict:
-    conn = psycopg2.connect(url)
-    try:
-        return mart_dump(conn)
-    finally:
-        conn.close()
 
 
 def slow_fact_writes(dwh, seconds: float) -> None:
@@ -93,7 +86,7 @@ def test_backend_killed_mid_publish_leaves_the_mart_then_the_rerun_lands(
     reference = fresh_warehouse()
     warehouse.load_file(first, delivery_date=D1, url=reference)
     warehouse.load_file(second, delivery_date=D2, url=reference)
-    assert mart_dump(dwh) == dump_of(reference)
+    assert mart_dump(dwh) == mart_dump_at(reference)
 
 
 def test_two_publishes_at_once_are_serialized_and_both_land(dwh, dwh_url, files,
@@ -120,7 +113,7 @@ def test_two_publishes_at_once_are_serialized_and_both_land(dwh, dwh_url, files,
     reference = fresh_warehouse()
     for d, path in paths.items():
         warehouse.load_file(path, delivery_date=d, url=reference)
-    assert mart_dump(dwh) == dump_of(reference)
+    assert mart_dump(dwh) == mart_dump_at(reference)
 
 
 def test_two_refreshes_at_once_both_succeed(dwh, dwh_url, files):

@@ -10,7 +10,7 @@ from datetime import date
 
 import psycopg2
 import pytest
-from orders import Order, fetch, mart_dump, write_file
+from orders import Order, fetch, mart_dump, mart_dump_at, write_file
 
 from sales_mart import warehouse
 
@@ -27,20 +27,13 @@ REPORT = [
 ]
 
 
-def dump_of(url: str) -> dict:
-    conn = psycopg2.connect(url)
-    try:
-        return mart_dump(conn)
-    finally:
-        conn.close()
-
 
 def reference(fresh_warehouse, *loads) -> dict:
     """The mart of a fresh warehouse that loaded only these (path, delivery date or None)."""
     url = fresh_warehouse()
     for path, day in loads:
         warehouse.load_file(path, delivery_date=day, history=day is None, url=url)
-    return dump_of(url)
+    return mart_dump_at(url)
 
 
 def test_increment_stopped_by_gate_two_never_wins_over_a_later_report(dwh, files,

@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from orders import mart_dump
+from orders import mart_dump_at
 from reference import final_rows
 
 from sales_mart import warehouse
@@ -102,13 +102,6 @@ def replays(draw):
     return draw(st.lists(step, min_size=4, max_size=16))
 
 
-def dump_of(url: str) -> dict:
-    conn = psycopg2.connect(url)
-    try:
-        return mart_dump(conn)
-    finally:
-        conn.close()
-
 
 def net_of(url: str) -> tuple[int, Decimal]:
     conn = psycopg2.connect(url)
@@ -149,7 +142,7 @@ def test_any_replay_gives_the_mart_of_the_eligible_deliveries(sequence, sandbox_
     reference = fresh_warehouse()
     for path, day in eligible:
         warehouse.load_file(path, delivery_date=day, history=day is None, url=reference)
-    assert dump_of(url) == dump_of(reference)
+    assert mart_dump_at(url) == mart_dump_at(reference)
 
     rows = final_rows(eligible)
     net = sum((Decimal(r["payment_amount"]) * (-1 if r["status"] == "refunded" else 1)

@@ -55,12 +55,13 @@ $$;
 
 -- A strict timestamp parser: ISO date with an optional time, nothing PostgreSQL would also
 -- accept ('now', 'epoch', 'infinity'). NULL when unparsable. Called once per distinct value,
--- so the exception block (a subtransaction) costs nothing at volume.
+-- so the exception block (a subtransaction) costs nothing at volume. Parallel unsafe: a
+-- subtransaction cannot start during a parallel operation (seen on a 1M-row ingest).
 create or replace function staging.parse_order_time(p_value text)
 returns timestamp
 language plpgsql
 immutable
-parallel safe
+parallel unsafe
 as $$
 begin
     if btrim(p_value) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?$' then

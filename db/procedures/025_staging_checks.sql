@@ -180,15 +180,19 @@ as $$
             r.delivery_date,
             r.source
         from load_row as r
-        where not exists (
-            select
+        -- A scalar subquery, not NOT EXISTS: it stays one primary-key probe per row. (As an
+        -- anti join, right after a big load the stale statistics of staging made it a
+        -- quadratic scan: 58 s for 21k rows.)
+        where (
+            select true
             from staging.user_order_log as o
             join staging.published_delivery as p
                 on p.source = o.source and p.delivery_date = o.delivery_date
                     and p.load_id = o.load_id
             where o.uniq_id = r.uniq_id
                 and (o.delivery_date, o.source_rank) > (r.delivery_date, r.source_rank)
-        )
+            limit 1
+        ) is null
     ),
 
     marted as (

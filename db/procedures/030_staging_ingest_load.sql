@@ -7,6 +7,10 @@
 create or replace procedure staging.ingest_load(p_load_id bigint)
 language plpgsql
 set work_mem = '256MB'  -- grouping a million-row file stays in memory
+-- Every statement here works on a whole file. The landing table's statistics are usually of an
+-- earlier load (the loader may not ANALYZE it), so a fresh load looks like one row and invites
+-- nested loops that go quadratic at a million rows (seen: a 1M-row re-run stuck for minutes).
+set enable_nestloop = off
 as $$
 declare
     v_load staging.load_log;
@@ -38,7 +42,7 @@ begin
         'line_nos bigint[], date_time timestamp, city_id integer, city_name text, '
         'customer_id integer, first_name text, last_name text, item_id integer, '
         'item_name text, quantity integer, payment_amount numeric(14, 2), status text, '
-        'pick bigint)';
+        'pick bigint, winning_line_no bigint, conflicting boolean)';
     v_has_status := 'status' = any(v_load.header);
     select daterange(min(date_actual), max(date_actual), '[]') into v_calendar from mart.d_calendar;
 
@@ -131,9 +135,15 @@ begin
     create temp table ingest_valid on commit drop as
     select
         v.*,
-        row_number() over (
-            partition by v.delivery_date, v.uniq_id order by v.date_time desc, v.line_no desc
-        ) as pick
+        row_number() over by_uniq as pick,
+        first_value(v.line_no) over by_uniq as winning_line_no,
+        -- other content than the winner's: a conflict, not a plain duplicate
+        (v.date_time, v.city_id, v.city_name, v.customer_id, v.first_name, v.last_name,
+            v.item_id, v.item_name, v.quantity, v.payment_amount, v.status)
+        is distinct from first_value(
+            (v.date_time, v.city_id, v.city_name, v.customer_id, v.first_name, v.last_name,
+                v.item_id, v.item_name, v.quantity, v.payment_amount, v.status)
+        ) over by_uniq as conflicting
     from (
         select
             case v_load.source when 'increment' then v_load.delivery_date else r.ts::date end
@@ -154,7 +164,11 @@ begin
             case when v_has_status then lower(btrim(r.status)) else 'shipped' end as status
         from ingest_row as r
         where r.problems = ''
-    ) as v;
+    ) as v
+    window by_uniq as (
+        partition by v.delivery_date, v.uniq_id order by v.date_time desc, v.line_no desc
+    );
+    analyze ingest_row, ingest_valid;  -- temp tables have no statistics until analyzed
 
     insert into staging.user_order_log (
         source, delivery_date, uniq_id, load_id, line_no, date_time, city_id, city_name,
@@ -169,25 +183,19 @@ begin
     get diagnostics v_loaded = row_count;
 
     -- Lines of the same uniq_id and day whose content differs from the winner's are
-    -- conflicts; the rest are plain duplicates (same content, e.g. other blanks or id).
+    -- conflicts, listed with their raw row; the rest are plain duplicates.
     insert into staging.user_order_log_conflicts (
         load_id, file_name, line_no, uniq_id, delivery_date, winning_line_no, raw_row
     )
-    select p_load_id, v_load.file_name, line.line_no, v.uniq_id, v.delivery_date, w.line_no,
+    select p_load_id, v_load.file_name, line.line_no, v.uniq_id, v.delivery_date,
+        v.winning_line_no,
         to_jsonb(r) - 'line_nos' - 'line_no' - 'ts' - 'problems'
         - 'p_uniq_id' - 'p_date_time' - 'p_city_id' - 'p_customer_id' - 'p_item_id'
         - 'p_quantity' - 'p_payment_amount' - 'p_status'
     from ingest_valid as v
-    join ingest_valid as w
-        on w.delivery_date = v.delivery_date and w.uniq_id = v.uniq_id and w.pick = 1
     join ingest_row as r on r.line_no = v.line_no  -- a group's last line names it
     cross join lateral unnest(v.line_nos) as line (line_no)
-    where v.pick > 1
-        and (v.date_time, v.city_id, v.city_name, v.customer_id, v.first_name, v.last_name,
-            v.item_id, v.item_name, v.quantity, v.payment_amount, v.status)
-        is distinct from
-        (w.date_time, w.city_id, w.city_name, w.customer_id, w.first_name, w.last_name,
-            w.item_id, w.item_name, w.quantity, w.payment_amount, w.status);
+    where v.conflicting;
     get diagnostics v_conflicting = row_count;
 
     select coalesce(sum(cardinality(line_nos)), 0) into v_read from ingest_row;
