@@ -31,12 +31,15 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 venv: $(BIN)/.installed
 
-# requirements-runtime.lock: the package's own dependencies (the Docker image installs only
-# these); requirements.lock: the same versions plus the extras (sandbox, demo, dev) for .venv.
+# requirements-runtime.lock: the package's own dependencies with S3 archive and Celery support
+# (the Docker image installs only these); requirements.lock: the same versions plus the
+# sandbox, demo and dev extras, for .venv.
 lock: $(BIN)/.installed
-	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements-runtime.lock
-	$(BIN)/uv pip compile -q pyproject.toml --extra sandbox --extra demo --extra dev \
-	  --python-version 3.11 -c requirements-runtime.lock -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra s3 --extra celery --python-version 3.11 \
+	  -o requirements-runtime.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra s3 --extra celery --extra sandbox \
+	  --extra demo --extra dev --python-version 3.11 -c requirements-runtime.lock \
+	  -o requirements.lock
 
 # PostgreSQL must answer on 127.0.0.1:5432; start the machine's service when it is down.
 pg-up:

@@ -70,7 +70,7 @@ def sales_mart_daily():
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict, ds=None) -> int:
-        return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="increment",
+        return pipeline.copy_to_staging(landed["uri"], landed["sha256"], source="increment",
                                         day=ds)
 
     @task(**pipeline.after_copy_args())

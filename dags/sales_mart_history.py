@@ -51,7 +51,7 @@ def sales_mart_history():
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict) -> int:
-        return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="history",
+        return pipeline.copy_to_staging(landed["uri"], landed["sha256"], source="history",
                                         day=None)
 
     @task(**pipeline.after_copy_args())
