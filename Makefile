@@ -25,16 +25,22 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@# The build leaves sales_mart.egg-info in the work tree: a second copy of the package's
+	@# metadata whenever the repo root is on sys.path, so Airflow would load its plugin twice.
+	rm -rf sales_mart.egg-info
 	@touch $@
 
 venv: $(BIN)/.installed
 
-# requirements-runtime.lock: the package's own dependencies (the Docker image installs only
-# these); requirements.lock: the same versions plus the extras (sandbox, demo, dev) for .venv.
+# requirements-runtime.lock: the package's own dependencies with S3 archive and Celery support
+# (the Docker image installs only these); requirements.lock: the same versions plus the
+# sandbox, demo and dev extras, for .venv.
 lock: $(BIN)/.installed
-	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements-runtime.lock
-	$(BIN)/uv pip compile -q pyproject.toml --extra sandbox --extra demo --extra dev \
-	  --python-version 3.11 -c requirements-runtime.lock -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra s3 --extra celery --python-version 3.11 \
+	  -o requirements-runtime.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra s3 --extra celery --extra sandbox \
+	  --extra demo --extra dev --python-version 3.11 -c requirements-runtime.lock \
+	  -o requirements.lock
 
 # PostgreSQL must answer on 127.0.0.1:5432; start the machine's service when it is down.
 pg-up:

@@ -60,10 +60,6 @@ def sales_mart_daily():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task.sensor(**pipeline.report_sensor_args())
-    def wait_for_report(task_id: str):
-        return pipeline.poke_report(task_id)
-
     @task(**api_retries)
     def get_increment(report: dict, ds=None) -> dict:
         return pipeline.get_increment(report["report_id"], ds)
@@ -74,14 +70,17 @@ def sales_mart_daily():
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict, ds=None) -> int:
-        return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="increment",
+        return pipeline.copy_to_staging(landed["uri"], landed["sha256"], source="increment",
                                         day=ds)
 
     @task(**pipeline.after_copy_args())
     def ingest(load_id: int) -> dict:
         return pipeline.ingest(load_id)
 
-    load_id = copy_to_staging(download(get_increment(wait_for_report(generate_report()))))
+    wait_for_report = pipeline.ReportReadySensor(
+        task_id="wait_for_report", report_task_id=generate_report(),
+        **pipeline.report_sensor_args())
+    load_id = copy_to_staging(download(get_increment(wait_for_report.output)))
     pipeline.load_into_mart(ingest(load_id))
 
 

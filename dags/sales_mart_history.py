@@ -45,24 +45,23 @@ def sales_mart_history():
     def generate_report() -> str:
         return pipeline.request_report()
 
-    @task.sensor(**pipeline.report_sensor_args())
-    def wait_for_report(task_id: str):
-        return pipeline.poke_report(task_id)
-
     @task(**api_retries)
     def download(report: dict) -> dict:
         return pipeline.download_history(report["task_id"])
 
     @task(task_id=pipeline.COPY_TASK_ID)
     def copy_to_staging(landed: dict) -> int:
-        return pipeline.copy_to_staging(landed["path"], landed["sha256"], source="history",
+        return pipeline.copy_to_staging(landed["uri"], landed["sha256"], source="history",
                                         day=None)
 
     @task(**pipeline.after_copy_args())
     def ingest(load_id: int) -> dict:
         return pipeline.ingest(load_id)
 
-    load_id = copy_to_staging(download(wait_for_report(generate_report())))
+    wait_for_report = pipeline.ReportReadySensor(
+        task_id="wait_for_report", report_task_id=generate_report(),
+        **pipeline.report_sensor_args())
+    load_id = copy_to_staging(download(wait_for_report.output))
     pipeline.load_into_mart(ingest(load_id))
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.sql.operators.sql import SQLCheckOperator
+from airflow.sdk import BaseSensorOperator
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +164,35 @@ def setting(name: str, default: Any = None) -> Any:
 
 
 def landing_dir() -> Path:
+    """The worker's local folder: scratch space of its downloads and COPYs, and the default
+    archive (below) when ``sales_mart_archive_url`` is not set."""
     configured = setting("sales_mart_landing_dir")
     if configured:
         return Path(configured)
     home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
     return Path(home) / "sales_mart" / "landing"
+
+
+def archive_root():
+    """Where raw files are archived, through Airflow's object storage: Variable
+    ``sales_mart_archive_url`` (e.g. ``s3://bucket/sales_mart/``, with the connection named by
+    ``sales_mart_archive_conn_id``), by default the local landing folder. With workers on
+    several machines it must be storage they all reach: the COPY may run on another worker
+    than the download."""
+    from airflow.sdk import ObjectStoragePath
+
+    url = setting("sales_mart_archive_url") or landing_dir().resolve().as_uri()
+    return ObjectStoragePath(url.rstrip("/") + "/",
+                             conn_id=setting("sales_mart_archive_conn_id") or None)
+
+
+def _scratch():
+    """A temporary folder in the worker's local landing folder (removed when done)."""
+    import tempfile
+
+    folder = landing_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=".scratch-", dir=folder)
 
 
 def api_retry():
@@ -223,6 +248,21 @@ def report_sensor_args() -> dict[str, Any]:
         "exponential_backoff": False,
         "retries": 0,
     }
+
+
+class ReportReadySensor(BaseSensorOperator):
+    """``wait_for_report``: pokes ``GET /get_report`` for the report task ``report_task_id``
+    (templated: the ``generate_report`` task's XCom) until the report is ready; see
+    :func:`report_sensor_args` for the mode and timing."""
+
+    template_fields = ("report_task_id",)
+
+    def __init__(self, *, report_task_id: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.report_task_id = report_task_id
+
+    def poke(self, context):
+        return poke_report(self.report_task_id)
 
 
 def poke_report(task_id: str):
@@ -309,40 +349,50 @@ def retention_days() -> float:
     return float(setting("sales_mart_landing_retention_days", 30))
 
 
-def prune_landing(folder: Path, days: float, now: float | None = None) -> list[Path]:
-    """Deletes raw files of ``folder`` last written more than ``days`` ago; returns them."""
-    if days <= 0:
+def prune_archive(folder, days: float, now: float | None = None) -> list:
+    """Deletes raw files of the archive ``folder`` (an ObjectStoragePath) written more than
+    ``days`` ago; returns them."""
+    if days <= 0 or not folder.exists():
         return []
     cutoff = (time.time() if now is None else now) - days * 86400
-    old = [p for p in folder.glob("*.csv") if p.is_file() and p.stat().st_mtime < cutoff]
+    old = [p for p in folder.iterdir()
+           if p.name.endswith(".csv") and p.is_file() and p.stat().st_mtime < cutoff]
     for path in old:
-        path.unlink(missing_ok=True)
+        path.unlink()
     if old:
         log.info("removed %d raw file(s) older than %g days from %s", len(old), days, folder)
     return old
 
 
 def _land(client, url: str, *, kind: str, day: str) -> dict[str, Any]:
-    """Downloads one file into the landing folder (kept there, mode 0640, named by date and
-    checksum; files older than the retention are removed).
+    """Downloads one file (into the worker's scratch folder) and archives it through object
+    storage, named by date and checksum (mode 0640 on a local archive); archived files older
+    than the retention are removed. Returns the archived file's URI, checksum and counts: the
+    COPY task fetches it from the archive, wherever it runs.
 
     Gate 1: the download is complete (the client checks Content-Length) and non-empty.
     """
-    folder = landing_dir() / kind
-    folder.mkdir(parents=True, exist_ok=True)
-    incoming = folder / f".{kind}_{day}.{os.getpid()}.download"
-    result = client.download(url, incoming, max_bytes=max_download_bytes())
-    prefix = "user_order_log" if kind == "history" else "user_order_log_inc"
-    path = folder / landing_name(prefix, day, result.sha256)
-    os.replace(result.path, path)
-    log.info("raw file kept at %s (%d bytes, %d rows, sha256 %s)", path, result.bytes,
+    from airflow.sdk import ObjectStoragePath
+
+    folder = archive_root() / kind
+    with _scratch() as scratch:
+        result = client.download(url, Path(scratch) / "incoming.csv",
+                                 max_bytes=max_download_bytes())
+        prefix = "user_order_log" if kind == "history" else "user_order_log_inc"
+        target = folder / landing_name(prefix, day, result.sha256)
+        if target.protocol == "file":
+            Path(target.path).parent.mkdir(parents=True, exist_ok=True)
+        ObjectStoragePath(result.path.resolve().as_uri()).copy(target)
+        if target.protocol == "file":
+            os.chmod(target.path, 0o640)
+    log.info("raw file archived at %s (%d bytes, %d rows, sha256 %s)", target, result.bytes,
              result.rows, result.sha256)
-    prune_landing(folder, retention_days())
+    prune_archive(folder, retention_days())
     if result.rows == 0:
         what = "0 bytes" if result.bytes == 0 else "a header and no rows"
         raise _fail(f"gate 1 (file generated): the file for {day} is empty ({what}); "
-                    f"kept at {path}")
-    return {"path": str(path), "sha256": result.sha256, "bytes": result.bytes,
+                    f"archived at {target}")
+    return {"uri": str(target), "sha256": result.sha256, "bytes": result.bytes,
             "rows": result.rows}
 
 
@@ -376,15 +426,23 @@ def dwh_connect():
     return psycopg2.connect(**{k: v for k, v in kwargs.items() if v is not None})
 
 
-def copy_to_staging(path: str, sha256: str, *, source: str, day: str | None) -> int:
-    """Opens a load and COPYs the file into ``staging.user_order_inc``; returns the load id."""
+def copy_to_staging(uri: str, sha256: str, *, source: str, day: str | None) -> int:
+    """Fetches the archived file (object storage, so from any worker) into this worker's
+    scratch folder, opens a load and COPYs it into ``staging.user_order_inc``; returns the
+    load id."""
+    from airflow.sdk import ObjectStoragePath
+
     from sales_mart import warehouse
 
     delivery = dt.date.fromisoformat(day) if day else None
+    archived = ObjectStoragePath(uri, conn_id=archive_root().conn_id)
     conn = dwh_connect()
     try:
-        return warehouse.copy_file(conn, path, source=source, delivery_date=delivery,
-                                   sha256=sha256)
+        with _scratch() as scratch:
+            local = Path(scratch) / archived.name
+            archived.copy(ObjectStoragePath(local.resolve().as_uri()))
+            return warehouse.copy_file(conn, local, source=source, delivery_date=delivery,
+                                       sha256=sha256, name=uri)
     except warehouse.FileRefused as exc:
         raise _fail(f"the file was refused (journalled in staging.load_log): {exc}") from None
     finally:

@@ -317,12 +317,15 @@ def copy_file(
     source: str,
     delivery_date: date | None,
     sha256: str | None = None,
+    name: str | None = None,
 ) -> int:
     """Opens a load and COPYs the file into the landing table; commits; returns the load id.
+    The journal names the file ``name`` (e.g. its archive URI), by default its path.
 
     A file that cannot be read as a whole is journalled as failed and raises FileRefused.
     """
     path = Path(path)
+    name = name or str(path)
     if not path.is_file():
         raise FileRefused(f"{path}: no such file")
     size = path.stat().st_size
@@ -333,7 +336,7 @@ def copy_file(
         with conn, conn.cursor() as cur:
             cur.execute(
                 "select staging.start_load(%s, %s, %s, %s, %s, %s)",
-                (source, delivery_date, str(path), header, sha256, size),
+                (source, delivery_date, name, header, sha256, size),
             )
             load_id = cur.fetchone()[0]
             copy = sql.SQL(
@@ -349,7 +352,7 @@ def copy_file(
     with conn, conn.cursor() as cur:
         cur.execute(
             "select staging.refuse_file(%s, %s, %s, %s, %s, %s, %s)",
-            (source, delivery_date, str(path), header, message, sha256, size),
+            (source, delivery_date, name, header, message, sha256, size),
         )
     raise FileRefused(message)
 

@@ -189,3 +189,50 @@ def pipeline(dagbag, sandbox, smtp_sink, dwh_url, tmp_path, monkeypatch) -> Pipe
     p.use_api_key(API_KEY)
     yield p
     sandbox.clear_faults()
+
+
+@dataclass
+class S3Server:
+    """moto's S3 stand-in, a real HTTP server on 127.0.0.1 (a separate process)."""
+
+    url: str
+    process: object
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def connection(self) -> str:
+        """An Airflow ``aws`` connection (JSON) to this server."""
+        return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                           "extra": {"endpoint_url": self.url, "region_name": "us-east-1"}})
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError("moto_server exited at start") from None
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("moto_server did not answer within 30 s")
+    yield S3Server(url, process)
+    process.terminate()
+    process.wait(timeout=10)
