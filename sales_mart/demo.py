@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg2
 
@@ -319,7 +320,12 @@ def read_results(url: str, after_load: int) -> tuple[list[WeekItem], Loaded]:
         )
         last = cur.fetchone() or (None, None)
     conn.close()
-    return rows, Loaded(*journal, *mart, *last)
+    # The journal names the archived file by its URI (file:/… for the local archive);
+    # `sales-mart load` takes the local path.
+    last_file, last_day = last
+    if last_file and last_file.startswith("file:"):
+        last_file = urlsplit(last_file).path
+    return rows, Loaded(*journal, *mart, last_file, last_day)
 
 
 def shown(path: Path | str) -> str:
