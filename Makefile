@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 export SALES_DWH_URL ?= postgresql://postgres@127.0.0.1:5432/sales_mart
 
-.PHONY: help venv test lint plpgsql-check db-upgrade pg-up lock demo airflow bench mutants clean
+.PHONY: help venv test lint plpgsql-check db-upgrade pg-up lock demo airflow bench bench-quick mutants clean
 
 help:
 	@echo "make demo        run the pipeline for a span of days against the sandbox API and show retention"
@@ -15,7 +15,8 @@ help:
 	@echo "make db-upgrade  apply migrations, procedures and views to \$$SALES_DWH_URL"
 	@echo "make lint        ruff (with Airflow AIR rules), sqlfluff and plpgsql_check"
 	@echo "make mutants     break each rule of db/ on purpose and check a test fails"
-	@echo "make bench       benchmarks (bench/): ingest and merge against raw COPY and pandas to_sql"
+	@echo "make bench       benchmarks (bench/): 1M-row days of two shapes through sales-mart load against raw COPY (~1 h)"
+	@echo "make bench-quick the same report at small sizes, under a minute (a smoke test, no timing checks)"
 	@echo "make lock        re-pin requirements-runtime.lock and requirements.lock from pyproject.toml"
 
 # The venv is rebuilt only when the lock changes.
@@ -82,8 +83,14 @@ demo: venv
 airflow: venv
 	@$(BIN)/python -m sales_mart.airflow_ui
 
+# Bench databases are named $(BENCH_DB)_<shape>; set BENCH_DB to keep clear of others' runs.
+BENCH_DB ?= sales_mart_bench
 bench: venv pg-up
-	$(BIN)/python -m bench.run
+	BENCH_DB=$(BENCH_DB) BENCH_COMMAND="make bench" $(BIN)/python -m bench.run --write-docs
+
+bench-quick: venv pg-up
+	BENCH_DB=$(BENCH_DB)_quick BENCH_COMMAND="make bench-quick" $(BIN)/python -m bench.run \
+	  --rows-per-day 5000 --days 2 --facts 20000 --copy-runs 1 --results var/bench-quick
 
 # Each rule of db/ broken on purpose must fail the warehouse tests (about 10 minutes).
 mutants: venv pg-up

@@ -191,7 +191,8 @@ def migrate(url: str) -> None:
 
 def upgrade(url: str | None = None) -> UpgradeReport:
     """Migrations, then every procedure (re-applied), then views whose file changed or whose
-    view is missing (a rebuilt base view drops the views built on it), in file-name order."""
+    view is missing (a rebuilt base view drops the views built on it), in file-name order;
+    when any view was rebuilt, the retention tables are rebuilt from the facts."""
     url = url or config.dwh_url()
     created = ensure_database(url)
     migrate(url)
@@ -228,6 +229,8 @@ def upgrade(url: str | None = None) -> UpgradeReport:
                     (path.name, digest),
                 )
                 rebuilt.append(path.name)
+            if rebuilt:  # a changed rule: the retention tables are rebuilt from the facts
+                cur.execute("call mart.refresh_retention()")
     finally:
         conn.close()
     return UpgradeReport(created, [p.name for p in procedures], rebuilt, unchanged)

@@ -25,6 +25,7 @@ TESTS = [
     "tests/test_load_integrity.py", "tests/test_bad_input.py", "tests/test_retention_rules.py",
     "tests/test_privileges.py", "tests/test_roles.py", "tests/test_atomicity.py",
     "tests/test_order_independence.py", "tests/test_replay_property.py",
+    "tests/test_retention_incremental.py",
 ]
 
 # name: (file under db/, regular expression, replacement) -- what the change breaks, in words.
@@ -89,7 +90,14 @@ MUTANTS = {
                                    r"where w\.uniq_id = a\.uniq_id\);",
                                    "and false;"),
     "refresh_search_path_unpinned": ("procedures/050_mart_refresh_retention.sql",
-                                     r"set search_path = pg_catalog, pg_temp\n", ""),
+                                     r"security definer\nset search_path = pg_catalog, pg_temp\n",
+                                     "security definer\n"),
+    "retention_old_week_kept": ("procedures/040_mart_publish.sql",
+                                r"\(values \(f\.date_time::date\), \(w\.date_time::date\)\)",
+                                "(values (w.date_time::date), (w.date_time::date))"),
+    "retention_names_stale": ("procedures/050_mart_refresh_retention.sql",
+                              r"-- A renamed item or city.*?is distinct from \(i\.item_name, "
+                              r"c\.city_name\);\n", ""),
     "public_may_connect": ("procedures/900_grants.sql",
                            r"execute format\('revoke all on database %I from public', "
                            r"current_database\(\)\);", "null;"),

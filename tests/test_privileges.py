@@ -105,6 +105,7 @@ def test_loader_login_cannot_hijack_a_security_definer_routine_through_temp_obje
         exception when others then return false;
         end $$""")
     for name in ("pg_matviews", "merge_winner", "merge_affected", "customer_retention",
+                 "customer_retention_rows", "customer_retention_by_city_rows",
                  "customer_order_class", "f_sales", "d_item", "d_city", "d_calendar"):
         cur.execute(f"create temp view {name} as select pg_temp.escalate() as hijacked,"
                     f" 'mart'::name as schemaname, '{name}'::name as matviewname,"

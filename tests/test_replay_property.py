@@ -102,6 +102,30 @@ def replays(draw):
     return draw(st.lists(step, min_size=4, max_size=16))
 
 
+def replay(sequence, files: Files, url: str, after_each=lambda: None) -> list[tuple]:
+    """Loads the sequence (a gated variant must fail its gate), calling after_each after every
+    load; returns the eligible deliveries: every successful report once, in the order they
+    came, then each day's last successful increment, in date order."""
+    last_increment: dict[date, Path] = {}
+    reports: list[Path] = []
+    for kind, day, variant in sequence:
+        if kind == "report":
+            path = files.report(day)
+            warehouse.load_file(path, history=True, url=url)
+            reports.append(path)
+        else:
+            path = files.increment(day, variant)
+            if VARIANTS[variant]:
+                warehouse.load_file(path, delivery_date=day, url=url)
+                last_increment[day] = path
+            else:
+                with pytest.raises(warehouse.CheckFailed):
+                    warehouse.load_file(path, delivery_date=day, url=url)
+        after_each()
+    return [(p, None) for p in dict.fromkeys(reports)] + sorted(
+        ((p, d) for d, p in last_increment.items()), key=lambda pd: pd[1])
+
+
 
 def net_of(url: str) -> tuple[int, Decimal]:
     conn = psycopg2.connect(url)
@@ -120,25 +144,7 @@ def net_of(url: str) -> tuple[int, Decimal]:
 def test_any_replay_gives_the_mart_of_the_eligible_deliveries(sequence, sandbox_files,
                                                               fresh_warehouse):
     url = fresh_warehouse()
-    last_increment: dict[date, Path] = {}
-    reports: list[Path] = []
-    for kind, day, variant in sequence:
-        if kind == "report":
-            path = sandbox_files.report(day)
-            warehouse.load_file(path, history=True, url=url)
-            reports.append(path)
-            continue
-        path = sandbox_files.increment(day, variant)
-        if VARIANTS[variant]:
-            warehouse.load_file(path, delivery_date=day, url=url)
-            last_increment[day] = path
-        else:
-            with pytest.raises(warehouse.CheckFailed):
-                warehouse.load_file(path, delivery_date=day, url=url)
-
-    eligible_reports = list(dict.fromkeys(reports))  # each once, in the order they came
-    eligible = [(p, None) for p in eligible_reports] + sorted(
-        ((p, d) for d, p in last_increment.items()), key=lambda pd: pd[1])
+    eligible = replay(sequence, sandbox_files, url)
     reference = fresh_warehouse()
     for path, day in eligible:
         warehouse.load_file(path, delivery_date=day, history=day is None, url=reference)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from orders import Order, fetch, mart_dump, write_file
@@ -17,7 +18,9 @@ SALES_MART = [str(Path(sys.executable).parent / "sales-mart")]
 
 
 def view_oids(conn):
-    return fetch(conn, "select relname, oid from pg_class where relkind = 'm' order by relname")
+    """The retention rule views (db/views/*_rows.sql)."""
+    return fetch(conn, "select relname, oid from pg_class where relkind = 'v' "
+                       "and relname like 'customer_retention%%_rows' order by relname")
 
 
 def test_second_upgrade_changes_nothing_and_keeps_views(dwh, dwh_url):
@@ -42,15 +45,21 @@ def change_view_file(name, tmp_path, monkeypatch):
 
 
 def test_changed_view_file_is_rebuilt(dwh, dwh_url, tmp_path, monkeypatch):
-    change_view_file("customer_retention.sql", tmp_path, monkeypatch)
+    warehouse.load_file(write_file(tmp_path / "d.csv", [Order(n, "2024-03-05", customer=n)
+                                                        for n in (10, 11, 12, 13)]),
+                        delivery_date=date(2024, 3, 5), url=dwh_url)
+    change_view_file("customer_retention_rows.sql", tmp_path, monkeypatch)
     before = dict(view_oids(dwh))
+    with dwh.cursor() as cur:  # a stale table: the upgrade rebuilds it from the facts
+        cur.execute("delete from mart.customer_retention")
 
     report = warehouse.upgrade(dwh_url)
 
-    assert report.views_rebuilt == ["customer_retention.sql"]
+    assert report.views_rebuilt == ["customer_retention_rows.sql"]
     after = dict(view_oids(dwh))
-    assert after["customer_retention"] != before["customer_retention"]
-    assert after["customer_retention_by_city"] == before["customer_retention_by_city"]
+    assert after["customer_retention_rows"] != before["customer_retention_rows"]
+    assert after["customer_retention_by_city_rows"] == before["customer_retention_by_city_rows"]
+    assert fetch(dwh, "select count(*) from mart.customer_retention") == [(1,)]
 
 
 def test_upgrade_command_creates_a_missing_database(fresh_warehouse):
@@ -109,6 +118,7 @@ def test_changed_base_view_rebuilds_the_views_built_on_it(dwh, dwh_url, tmp_path
     report = warehouse.upgrade(dwh_url)
 
     assert report.views_rebuilt == [
-        "customer_order_class.sql", "customer_retention.sql", "customer_retention_by_city.sql"
+        "customer_order_class.sql", "customer_retention_by_city_rows.sql",
+        "customer_retention_rows.sql",
     ]
     assert fetch(dwh, "select count(*) from mart.customer_retention") == [(0,)]  # usable

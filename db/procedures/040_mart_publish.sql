@@ -1,5 +1,6 @@
 -- Publishing a load: the gates, the merge into the mart, the reconciliation and the refresh of
--- the retention views, in the caller's transaction: all of it commits or none of it does.
+-- the retention tables (the ISO weeks the merge changed), in the caller's transaction: all of
+-- it commits or none of it does.
 --
 -- The mart is a function of the published deliveries (staging.published_delivery): for every
 -- uniq_id the load touches (delivered by it, or held by the mart from a delivery it replaces)
@@ -23,6 +24,7 @@ as $$
 declare
     v_load staging.load_log;
     v_failed record;
+    v_weeks integer[];
 begin
     if p_max_reject_share is null or p_max_reject_share not between 0 and 1 then
         raise exception 'max reject share must be between 0 and 1, got %', p_max_reject_share
@@ -114,6 +116,20 @@ begin
         on p.source = s.source and p.delivery_date = s.delivery_date and p.load_id = s.load_id
     order by s.uniq_id, s.delivery_date desc, s.source_rank desc;
     analyze merge_winner;
+
+    -- The ISO weeks whose retention rows change: the old and the new week of every fact that
+    -- is inserted, changed or deleted below (a re-run of an unchanged day touches none).
+    select array_agg(distinct c.iso_period_id) into v_weeks
+    from merge_affected as a
+    left join mart.f_sales as f on f.uniq_id = a.uniq_id
+    left join merge_winner as w on w.uniq_id = a.uniq_id
+    cross join lateral (values (f.date_time::date), (w.date_time::date)) as d (day)
+    join mart.d_calendar as c on c.date_actual = d.day
+    where (f.date_time, f.customer_id, f.item_id, f.city_id, f.payment_amount, f.status)
+        is distinct from
+        (w.date_time, w.customer_id, w.item_id, w.city_id,
+            case w.status when 'refunded' then -w.payment_amount else w.payment_amount end,
+            w.status);
 
     -- Every dimension member a winner uses, and those only replaced facts used: all are
     -- renamed after their latest eligible row; the latter are deleted below if left without sales.
@@ -266,7 +282,9 @@ begin
                       || 'This is a bug, not bad data.';
     end if;
 
-    call mart.refresh_retention();
+    -- Only the weeks this publish changed (and names renamed): the daily cost follows the day,
+    -- not the history. `call mart.refresh_retention()` rebuilds everything.
+    call mart.refresh_retention_weeks(coalesce(v_weeks, '{}'));
 
     update staging.load_log
     set status = 'merged', merged_at = clock_timestamp(), finished_at = clock_timestamp()

@@ -1,8 +1,10 @@
--- Weekly customer retention per item (SPEC §4–§5). Rebuilt by `sales-mart db upgrade` only when
--- this file (or db/views/customer_order_class.sql) changes.
-drop materialized view if exists mart.customer_retention;
+-- What mart.customer_retention holds (SPEC §4–§5), as a plain view: the rule. The table
+-- mart.customer_retention is its materialization, refreshed per ISO week by the publish
+-- (mart.refresh_retention_weeks) and whole by `call mart.refresh_retention()`; a rebuilt
+-- file (`sales-mart db upgrade`) rebuilds the tables from the facts.
+drop view if exists mart.customer_retention_rows;
 
-create materialized view mart.customer_retention as
+create view mart.customer_retention_rows as
 select
     'weekly'::text as period_name,
     o.iso_period_id as period_id,
@@ -37,8 +39,8 @@ from mart.customer_order_class as o
 join mart.d_item as i on i.item_id = o.item_id
 group by o.iso_period_id, o.week_start, o.item_id, i.item_name, o.days_in_mart;
 
-create unique index customer_retention_key on mart.customer_retention (period_id, item_id);
-comment on materialized view mart.customer_retention is
-'Weekly (ISO) customer retention per item: new / returning, revenue, refunds; days_in_mart < 7: partial week.';
-alter materialized view mart.customer_retention owner to sales_view_owner;
-grant select on mart.customer_retention to sales_bi;
+comment on view mart.customer_retention_rows is
+'The rule of mart.customer_retention (which BI reads): Weekly (ISO) customer retention per item.';
+alter view mart.customer_retention_rows owner to sales_view_owner;
+-- The publish refreshes the weeks it touched as the loader.
+grant select on mart.customer_retention_rows to sales_loader;

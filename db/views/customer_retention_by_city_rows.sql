@@ -1,8 +1,12 @@
+-- What mart.customer_retention_by_city holds (SPEC §4–§5), as a plain view: the rule. The table
+-- mart.customer_retention_by_city is its materialization, refreshed per ISO week by the publish
+-- (mart.refresh_retention_weeks) and whole by `call mart.refresh_retention()`; a rebuilt
+-- file (`sales-mart db upgrade`) rebuilds the tables from the facts.
 -- Weekly customer retention per item and city (SPEC §4–§5). Rebuilt by `sales-mart db upgrade`
 -- only when this file (or db/views/customer_order_class.sql) changes.
-drop materialized view if exists mart.customer_retention_by_city;
+drop view if exists mart.customer_retention_by_city_rows;
 
-create materialized view mart.customer_retention_by_city as
+create view mart.customer_retention_by_city_rows as
 select
     'weekly'::text as period_name,
     o.iso_period_id as period_id,
@@ -40,8 +44,8 @@ join mart.d_item as i on i.item_id = o.item_id
 join mart.d_city as ci on ci.city_id = o.city_id
 group by o.iso_period_id, o.week_start, o.item_id, i.item_name, o.city_id, ci.city_name, o.days_in_mart;
 
-create unique index customer_retention_by_city_key on mart.customer_retention_by_city (period_id, item_id, city_id);
-comment on materialized view mart.customer_retention_by_city is
-'Weekly (ISO) customer retention per item and city: new / returning, revenue, refunds; days_in_mart < 7: partial week.';
-alter materialized view mart.customer_retention_by_city owner to sales_view_owner;
-grant select on mart.customer_retention_by_city to sales_bi;
+comment on view mart.customer_retention_by_city_rows is
+'The rule of mart.customer_retention_by_city (which BI reads): Weekly (ISO) customer retention per item and city.';
+alter view mart.customer_retention_by_city_rows owner to sales_view_owner;
+-- The publish refreshes the weeks it touched as the loader.
+grant select on mart.customer_retention_by_city_rows to sales_loader;
