@@ -1,44 +1,29 @@
-"""Client of the sales report API (SPEC §2), used by the DAGs.
+"""Client of the sales report API (SPEC §2), used by the DAGs' tasks (sales_mart.pipeline).
 
-Typical use::
-
-    client = ReportApiClient.from_airflow_connection(BaseHook.get_connection("sales_api"))
-    with client:
+    with ReportApiClient.from_airflow_connection(BaseHook.get_connection("sales_api")) as client:
         task_id = client.generate_report()
-        report = client.wait_for_report(task_id, poll_interval=10, deadline=600)
+        report = client.get_report(task_id)            # None while RUNNING: poll again later
         increment = client.get_increment(report.report_id, "2024-03-05")
-        result = client.download(increment.files["user_order_log_inc"], "/data/2024-03-05.csv")
+        result = client.download(increment.files["user_order_log_inc"], "/tmp/inc.csv")
 
-Behaviour worth knowing:
-
-- API calls send ``X-Nickname``, ``X-Cohort``, ``X-Project: True`` and ``X-API-KEY``, to the
-  configured base URL only: an API answer that redirects elsewhere is refused, never followed.
-  The base URL must be ``https``, except on a loopback host (a local sandbox) or with
-  ``allow_http=True`` (extra ``allow_http`` of the connection: a sandbox on a private network).
-  File downloads are plain GETs *without* those headers (file URLs may point at a third-party
-  store, which must not receive the key).
-- Retries: one layer per kind of failure (docs/airflow.md, "Retry layers"). Inside a call,
-  urllib3's :class:`~urllib3.util.Retry` on both sessions (:func:`default_retry`) retries what
-  is safe to repeat: a connection that could not be made (any method: nothing was sent), and
-  on ``GET`` a read timeout, a dropped connection, 429 and 5xx, with exponential backoff and
-  ``Retry-After``. When it gives up: :class:`RetriesExhausted`. ``POST /generate_report`` is
-  not idempotent, so it is never repeated here: a 429/5xx answer (the API refused; no report
-  started) raises :class:`TryAgainLater`, and a request that may have reached the API without
-  an answer raises :class:`ReportRequestUncertain`. A transfer cut in the middle of a file
-  raises :class:`IncompleteDownload` (a :class:`TryAgainLater`): the caller (an Airflow task
-  retry) decides. 401/403 raise :class:`AuthError`; other 4xx :class:`ReportApiError`.
-- A body that is not JSON or lacks a field raises :class:`MalformedResponse` quoting it.
-- ``download`` streams into a temporary file next to ``dest``, checks the size against
-  ``Content-Length``, computes sha256, fsyncs and renames: a partial file never exists under
-  ``dest``. An interrupted transfer is retried like any other transient failure.
-- The API key never appears in a log line, an exception message or a repr; nor does the query
-  string of a URL (object stores sign file URLs there): errors and log lines, urllib3's
-  included, show URLs without it.
-- ``download`` refuses a file larger than ``max_bytes`` and writes it with mode 0640.
+- The identity headers and ``X-API-KEY`` go to the configured base URL only: a redirect is
+  refused, never followed; ``https`` is required except on a loopback host or with
+  ``allow_http`` (a sandbox on a private network). File downloads carry none of them.
+- Retries, one layer per kind of failure (docs/airflow.md, "Retry layers"): urllib3's
+  ``Retry`` on the sessions (:func:`default_retry`) repeats a connection that was never made
+  and, for ``GET``, a timeout, a dropped connection, 429 and 5xx; then
+  :class:`RetriesExhausted`. ``POST /generate_report`` is never repeated: refused (429/5xx, no
+  report started) is :class:`TryAgainLater`, unanswered is :class:`ReportRequestUncertain`. A
+  transfer cut short is :class:`IncompleteDownload` (a ``TryAgainLater``).
+- ``download`` streams to a temporary file (0640) beside ``dest``, checks ``Content-Length``
+  and ``max_bytes``, hashes, fsyncs and renames: a partial file never exists under ``dest``.
+- Neither the API key nor a URL's query string (object stores sign file URLs there) appears in
+  a log line (urllib3's included), an error or a repr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
@@ -46,7 +31,6 @@ import json
 import logging
 import os
 import re
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,19 +60,14 @@ def redact_urls(text: str) -> str:
     return _QUERY.sub(r"\1?…", text)
 
 
-class _RedactUrls(logging.Filter):
-    """Removes URL query strings from records (urllib3 logs request URLs with their query)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_urls(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
+def _redact_record(record: logging.LogRecord) -> bool:
+    """Log filter: urllib3 logs request URLs with their query string."""
+    record.msg, record.args = redact_urls(record.getMessage()), ()
+    return True
 
 
 for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
-    logging.getLogger(_name).addFilter(_RedactUrls())
+    logging.getLogger(_name).addFilter(_redact_record)
 
 
 class ReportApiError(Exception):
@@ -108,17 +87,6 @@ class AuthError(ReportApiError):
 
 class MalformedResponse(ReportApiError):
     """The body is not JSON, or lacks a field the contract promises."""
-
-
-class ReportTimeout(ReportApiError):
-    """The report stayed RUNNING past the deadline."""
-
-    def __init__(self, task_id: str, polls: int, waited: float) -> None:
-        self.task_id = task_id
-        self.polls = polls
-        self.waited = waited
-        super().__init__(f"report task {task_id} was still RUNNING after {polls} polls over "
-                         f"{waited:.1f}s; raise the deadline or check the report service")
 
 
 class IncrementNotFound(ReportApiError):
@@ -206,6 +174,11 @@ def _excerpt(text: str | bytes, limit: int = BODY_EXCERPT) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
+def _quote(body: Any) -> str:
+    """An answer's JSON, shortened, for an error message."""
+    return _excerpt(json.dumps(body, ensure_ascii=False))
+
+
 def _public_url(url: str) -> str:
     """A URL fit for logs: without its query string (presigned URLs carry tokens there)."""
     parts = urlsplit(url)
@@ -213,12 +186,8 @@ def _public_url(url: str) -> str:
 
 
 def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
     except ValueError:
         return False
 
@@ -226,12 +195,7 @@ def _is_loopback(host: str | None) -> bool:
 def _date_arg(value: dt.date | dt.datetime | str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip()[:10])
-    except ValueError:
-        raise ValueError(f"expected a date like 2024-03-05, got {value!r}") from None
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 # --- the client -------------------------------------------------------------------------
@@ -302,13 +266,7 @@ class ReportApiClient:
         extras ``connect_timeout``, ``read_timeout`` override the defaults; keyword
         ``overrides`` (e.g. ``retry=default_retry(total=5)``) win over everything.
         """
-        extra = getattr(conn, "extra_dejson", None)
-        if extra is None:
-            raw_extra = getattr(conn, "extra", None) or "{}"
-            try:
-                extra = json.loads(raw_extra) if isinstance(raw_extra, str) else dict(raw_extra)
-            except json.JSONDecodeError:
-                raise ConfigError("the connection's extra is not valid JSON") from None
+        extra = getattr(conn, "extra_dejson", None) or {}
         host = (getattr(conn, "host", None) or "").strip()
         if not host:
             raise ConfigError("connection sales_api has no host; set it to the API base URL, "
@@ -409,10 +367,17 @@ class ReportApiClient:
         for key in path:
             if not isinstance(value, dict) or key not in value or value[key] in (None, ""):
                 raise MalformedResponse(self._mask(
-                    f"{what}: the answer lacks field {'.'.join(path)}: "
-                    f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}"))
+                    f"{what}: the answer lacks field {'.'.join(path)}: {_quote(body)!r}"))
             value = value[key]
         return value
+
+    def _file_urls(self, body: Any, what: str, needed: str) -> dict[str, str]:
+        """``data.s3_path``: file name -> URL; it must name ``needed``."""
+        files = self._field(body, what, "data", "s3_path")
+        if not isinstance(files, dict) or needed not in files:
+            raise MalformedResponse(self._mask(
+                f"{what}: data.s3_path lacks {needed}: {_quote(body)!r}"))
+        return {str(k): str(v) for k, v in files.items()}
 
     def _day_field(self, body: Any, what: str, *path: str) -> dt.date:
         value = self._field(body, what, *path)
@@ -441,40 +406,14 @@ class ReportApiClient:
             return None
         if status != "SUCCESS":
             raise ReportApiError(self._mask(
-                f"report task {task_id} ended with status {status}: "
-                f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
-        files = self._field(body, what, "data", "s3_path")
-        if not isinstance(files, dict) or "user_order_log" not in files:
-            raise MalformedResponse(
-                f"{what}: data.s3_path lacks user_order_log: "
-                f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
+                f"report task {task_id} ended with status {status}: {_quote(body)}"))
         return Report(
             task_id=task_id,
             report_id=str(self._field(body, what, "data", "report_id")),
             start_day=self._day_field(body, what, "data", "start_day"),
             end_date=self._day_field(body, what, "data", "end_date"),
-            files={str(k): str(v) for k, v in files.items()},
+            files=self._file_urls(body, what, "user_order_log"),
         )
-
-    def wait_for_report(self, task_id: str, poll_interval: float = 10.0,
-                        deadline: float = 600.0) -> Report:
-        """Poll every ``poll_interval`` seconds until SUCCESS; :class:`ReportTimeout` once
-        ``deadline`` seconds pass with the report still RUNNING. (The DAGs poll with a sensor
-        instead, so that waiting holds no worker slot.)"""
-        started = time.monotonic()
-        polls = 0
-        while True:
-            report = self.get_report(task_id)
-            polls += 1
-            if report is not None:
-                log.info("report %s ready after %d polls: %s .. %s", report.report_id, polls,
-                         report.start_day, report.end_date)
-                return report
-            waited = time.monotonic() - started
-            if waited + poll_interval > deadline:
-                raise ReportTimeout(task_id, polls, waited)
-            log.debug("report task %s still RUNNING (poll %d)", task_id, polls)
-            time.sleep(poll_interval)
 
     def get_increment(self, report_id: str, date: dt.date | dt.datetime | str) -> Increment:
         """``GET /get_increment`` for one day; :class:`IncrementNotFound` on ``NOT FOUND``."""
@@ -485,24 +424,19 @@ class ReportApiClient:
         status = str(self._field(body, what, "status")).upper()
         if status == "NOT FOUND":
             reason = body.get("reason") or body.get("detail") or body.get("message") \
-                or _excerpt(json.dumps(body, ensure_ascii=False))
+                or _quote(body)
             raise IncrementNotFound(day, self._mask(str(reason)), report_id)
         if status != "SUCCESS":
             raise ReportApiError(self._mask(
-                f"{what}: unexpected status {status}: "
-                f"{_excerpt(json.dumps(body, ensure_ascii=False))}"))
+                f"{what}: unexpected status {status}: {_quote(body)}"))
         answered = self._day_field(body, what, "date")
         if answered != day:
             raise MalformedResponse(f"{what}: the answer is for {answered}, not {day}")
-        files = self._field(body, what, "data", "s3_path")
-        if not isinstance(files, dict) or "user_order_log_inc" not in files:
-            raise MalformedResponse(f"{what}: data.s3_path lacks user_order_log_inc: "
-                                    f"{_excerpt(json.dumps(body, ensure_ascii=False))!r}")
         increment = Increment(
             report_id=report_id,
             increment_id=str(self._field(body, what, "data", "increment_id")),
             date=day,
-            files={str(k): str(v) for k, v in files.items()},
+            files=self._file_urls(body, what, "user_order_log_inc"),
         )
         log.info("increment %s for %s", increment.increment_id, day)
         return increment
@@ -618,22 +552,18 @@ def _never_sent(exc: Exception) -> bool:
 
 
 def _fsync_dir(path: Path) -> None:
-    """Make the rename durable; not every platform can open a directory."""
-    try:
+    """Make the rename durable (where a directory can be opened: not on every platform)."""
+    with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 __all__ = [
     "AuthError", "ConfigError", "DownloadResult", "DownloadTooLarge", "Increment",
     "IncompleteDownload", "IncrementNotFound", "MalformedResponse", "Report", "ReportApiClient",
-    "ReportApiError", "ReportRequestUncertain", "ReportTimeout", "RetriesExhausted",
+    "ReportApiError", "ReportRequestUncertain", "RetriesExhausted",
     "TryAgainLater", "default_retry", "redact_urls",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from api_testkit import API_KEY, FIRST_DAY, LAST_DAY, ROWS_PER_DAY, RUNNING_POLLS, SEED, make_client
+from report_polling import ready_report
 
 from sales_mart.api_client import ReportApiClient
 from sales_mart.sandbox.server import RunningSandbox, run_in_thread
@@ -38,4 +39,4 @@ def client(api) -> ReportApiClient:
 def report(client):
     """A ready report of the session's sandbox."""
     task_id = client.generate_report()
-    return client.wait_for_report(task_id, poll_interval=0.01, deadline=10)
+    return ready_report(client, task_id)

@@ -9,6 +9,7 @@ import logging
 import pytest
 import requests
 from api_testkit import API_KEY, COHORT, FIRST_DAY, NICKNAME, make_client
+from report_polling import ready_report
 
 from sales_mart.api_client import (
     AuthError,
@@ -53,8 +54,7 @@ def test_key_never_appears_in_logs_errors_or_repr(api, tmp_path, caplog):
     }})
     errors = []
     with make_client(api.base_url) as client:
-        report = client.wait_for_report(client.generate_report(), poll_interval=0.01,
-                                        deadline=10)
+        report = ready_report(client, client.generate_report())
         try:
             client.get_increment(report.report_id, FIRST_DAY)  # a body that echoes the key
         except Exception as exc:  # noqa: BLE001 - any error text is checked below

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from api_testkit import FIRST_DAY, LAST_DAY, make_client
+from report_polling import ready_report
 from urllib3.util import Retry
 
 from sales_mart.api_client import (
@@ -16,7 +17,6 @@ from sales_mart.api_client import (
     MalformedResponse,
     ReportApiError,
     ReportRequestUncertain,
-    ReportTimeout,
     RetriesExhausted,
     TryAgainLater,
     default_retry,
@@ -83,7 +83,7 @@ def test_429_retry_after_is_honoured_up_to_the_cap(api):
         api.set_faults({"endpoints": {"get_report": [{"status": 429, "retry_after": 1},
                                                      {"status": 503, "retry_after": 60}]}})
         task_id = client.generate_report()
-        report = client.wait_for_report(task_id, poll_interval=0.01, deadline=10)
+        report = ready_report(client, task_id)
     assert report.report_id
     assert waits == [1, 1]  # the server's Retry-After; 60 s capped at retry_after_max
 
@@ -104,19 +104,17 @@ def test_always_slow_answer_fails_with_timeout(api, report):
     assert api.request_counts["get_increment"] == 2
 
 
-def test_report_stuck_running_fails_at_the_deadline(api, client):
+def test_a_running_report_is_none_until_ready(api, client):
+    """One poll per call, no waiting inside the client: waiting is the sensor's job."""
     api.set_faults({"stuck_running": True})
     task_id = client.generate_report()
-    with pytest.raises(ReportTimeout) as caught:
-        client.wait_for_report(task_id, poll_interval=0.02, deadline=0.3)
-    assert caught.value.task_id == task_id
-    assert caught.value.polls == api.request_counts["get_report"] >= 2
-    assert "still RUNNING" in str(caught.value)
+    assert [client.get_report(task_id) for _ in range(3)] == [None, None, None]
+    assert api.request_counts["get_report"] == 3
 
 
 def test_running_polls_are_configurable(api, client):
     api.set_faults({"running_polls": 5})
-    client.wait_for_report(client.generate_report(), poll_interval=0.01, deadline=10)
+    ready_report(client, client.generate_report())
     assert api.request_counts["get_report"] == 6
 
 

@@ -8,6 +8,7 @@ import hashlib
 
 import pytest
 from api_testkit import FIRST_DAY, HEADER, HEADER_OLD, LAST_DAY, RUNNING_POLLS
+from report_polling import ready_report
 
 from sales_mart.api_client import IncrementNotFound
 
@@ -21,7 +22,7 @@ def read_csv(path):
 
 def test_report_then_increments_then_downloads(api, client, tmp_path):
     task_id = client.generate_report()
-    report = client.wait_for_report(task_id, poll_interval=0.01, deadline=10)
+    report = ready_report(client, task_id)
 
     # the full report covers the 23 days before the window's first day
     assert report.start_day == FIRST_DAY - dt.timedelta(days=23)
@@ -95,8 +96,7 @@ def test_strict_window_mimics_the_real_service(tmp_path):
     with run_in_thread(api_key=API_KEY, seed=3, rows_per_day=100, strict_window=True,
                        today=generated_on, running_polls=0, cache_dir=tmp_path) as server:
         with make_client(server.base_url) as client:
-            report = client.wait_for_report(client.generate_report(), poll_interval=0.01,
-                                            deadline=5)
+            report = ready_report(client, client.generate_report())
             assert report.start_day == generated_on - dt.timedelta(days=30)
             assert report.end_date == generated_on - dt.timedelta(days=8)
             for offset in range(1, 8):

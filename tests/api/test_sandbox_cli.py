@@ -15,6 +15,7 @@ import time
 import pytest
 import requests
 from api_testkit import COHORT, NICKNAME, make_client
+from report_polling import ready_report
 
 from sales_mart.api_client import IncrementNotFound
 from sales_mart.sandbox import data
@@ -100,8 +101,7 @@ def served(tmp_path):
 
 def test_serve_from_the_command_line(served, tmp_path):
     with make_client(served, api_key="env-key-9d2e") as client:
-        report = client.wait_for_report(client.generate_report(), poll_interval=0.01,
-                                        deadline=10)  # 503 from the fault file, then retried
+        report = ready_report(client, client.generate_report())  # 503 from the fault file, then retried
         increment = client.get_increment(report.report_id, START)  # 500 once from --fail
         result = client.download(increment.files["user_order_log_inc"], tmp_path / "a.csv")
         with pytest.raises(IncrementNotFound):

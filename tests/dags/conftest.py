@@ -171,6 +171,16 @@ class Pipeline:
         return self.run("sales_mart_history", day)
 
 
+def parse_daily(monkeypatch, **env: str):
+    """A DagBag of the daily DAG parsed with these parse-time settings (environment), for a
+    test that needs other ones than the session's."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return DagBag(dag_folder=str(DAGS_DIR / "sales_mart_daily.py"))
+
+
 @pytest.fixture
 def pipeline(dagbag, sandbox, smtp_sink, dwh_url, tmp_path, monkeypatch) -> Pipeline:
     landing = tmp_path / "landing"

@@ -12,8 +12,9 @@ import json
 
 import psycopg2
 import pytest
-from conftest import ALERT_TO, CLIENT_RETRY, DAYS, FIRST_DAY, ROWS_PER_DAY, SEED
+from conftest import ALERT_TO, CLIENT_RETRY, DAYS, FIRST_DAY, ROWS_PER_DAY, SEED, parse_daily
 from orders import fetch, mart_dump
+from report_polling import ready_report
 
 from sales_mart import warehouse
 from sales_mart.api_client import ReportApiClient, default_retry
@@ -47,8 +48,7 @@ def serve_instead(sandbox, day, rewrite):
     client = ReportApiClient(sandbox.base_url, sandbox.settings.api_key, "t", "1",
                              retry=default_retry(**CLIENT_RETRY))
     with client:
-        report = client.wait_for_report(client.generate_report(), poll_interval=0.01,
-                                        deadline=10)
+        report = ready_report(client, client.generate_report())
         increment = client.get_increment(report.report_id, day)
         text = client._files.get(increment.files["user_order_log_inc"]).text
     cached = [p for p in sandbox.settings.cache_dir.glob(f"inc-*-{day}-*.csv")
@@ -351,3 +351,20 @@ def test_the_failure_email_escapes_what_it_quotes_and_names_the_next_step(pipeli
     assert "Next step:" in mail.text
     assert f"airflow dags test sales_mart_daily {DAY}" in mail.text
     assert "sales_api" in mail.text
+
+
+def test_a_report_stuck_running_fails_at_the_sensor_deadline(pipeline, dwh, loaded,
+                                                             monkeypatch):
+    """wait_for_report gives up at SALES_MART_REPORT_DEADLINE: the run fails once, with one
+    e-mail, and no second report is requested."""
+    pipeline.dagbag = parse_daily(monkeypatch, SALES_MART_REPORT_DEADLINE="2")
+    pipeline.sandbox.set_faults({"stuck_running": True})
+    state, tasks = pipeline.daily(DAY)
+
+    assert state == "failed"
+    assert tasks["wait_for_report"] == ("failed", 1)
+    assert pipeline.sandbox.request_counts["generate_report"] == 1
+    assert pipeline.sandbox.request_counts["get_report"] >= 2
+    (mail,) = pipeline.smtp.take()
+    assert "wait_for_report" in mail.subject
+    assert mart_dump(dwh) == loaded

@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 
 import pytest
-from conftest import ALERT_TO, DAYS
+from conftest import ALERT_TO, DAYS, parse_daily
 
 pytestmark = pytest.mark.slow
 
@@ -60,15 +60,6 @@ def triggerer_step() -> list:
     return payloads
 
 
-def daily_dag_with_alert(monkeypatch, hours: float = 33):
-    """The daily DAG parsed with its freshness alert (the session's DagBag has it off)."""
-    from airflow.dag_processing.dagbag import DagBag
-    from conftest import DAGS_DIR
-
-    monkeypatch.setenv("SALES_MART_FRESHNESS_HOURS", str(hours))
-    return DagBag(dag_folder=str(DAGS_DIR / "sales_mart_daily.py"))
-
-
 def hours_until_today_plus(seconds: float) -> float:
     """SALES_MART_FRESHNESS_HOURS that puts today's deadline ``seconds`` from now."""
     now = dt.datetime.now(dt.UTC)
@@ -82,7 +73,8 @@ def test_a_day_not_published_by_its_deadline_emails_the_alert_address(pipeline, 
     import time
 
     today = dt.datetime.now(dt.UTC).date()
-    pipeline.dagbag = daily_dag_with_alert(monkeypatch, hours_until_today_plus(20))
+    pipeline.dagbag = parse_daily(
+        monkeypatch, SALES_MART_FRESHNESS_HOURS=str(hours_until_today_plus(20)))
     state, _ = pipeline.daily(today)  # not published: the API answers NOT FOUND
     assert state == "failed"
     pipeline.smtp.take()  # the failure e-mail
@@ -100,7 +92,7 @@ def test_a_day_not_published_by_its_deadline_emails_the_alert_address(pipeline, 
 
 def test_a_run_created_after_its_deadline_sends_no_freshness_alert(pipeline, monkeypatch):
     """Catching up, or running an old day by hand, is not a freshness miss: no e-mail storm."""
-    pipeline.dagbag = daily_dag_with_alert(monkeypatch)
+    pipeline.dagbag = parse_daily(monkeypatch, SALES_MART_FRESHNESS_HOURS="33")
     day = DAYS[3]  # its deadline, D+1 09:00, passed long ago
     pipeline.sandbox.set_faults({"not_found_dates": [day.isoformat()]})
     state, _ = pipeline.daily(day)
