@@ -167,9 +167,36 @@ create or replace function mart.net_revenue_reconciles(p_load_id bigint)
 returns table (passed boolean, detail text)
 language sql
 stable
+-- Hash joins only: right after a big load staging's statistics are of earlier loads, and a
+-- nested loop planned on them went quadratic (58 s for 21k rows).
+set enable_nestloop = off
 as $$
     with load_row as (
         select s.* from staging.user_order_log as s where s.load_id = p_load_id
+    ),
+
+    -- Other published deliveries that rank after the load's first (source, day), and their
+    -- rows: the only ones that can override a row of the load. Days loaded in order leave none.
+    later_delivery as (
+        select p.source, p.delivery_date, p.load_id
+        from staging.published_delivery as p
+        where p.load_id <> p_load_id
+            and (p.delivery_date, case p.source when 'increment' then 2 else 1 end) > (
+                select f.delivery_date, case f.source when 'increment' then 2 else 1 end
+                from staging.published_delivery as f
+                where f.load_id = p_load_id
+                order by 1, 2
+                limit 1
+            )
+    ),
+
+    later_row as (
+        select o.uniq_id, o.delivery_date, o.source_rank
+        from staging.user_order_log as o
+        join later_delivery as p
+            on o.load_id = p.load_id and o.source = p.source and o.delivery_date = p.delivery_date
+        -- through the load index, not a scan of every staged row
+        where o.load_id = any(array(select d.load_id from later_delivery as d))
     ),
 
     winning as (
@@ -180,19 +207,11 @@ as $$
             r.delivery_date,
             r.source
         from load_row as r
-        -- A scalar subquery, not NOT EXISTS: it stays one primary-key probe per row. (As an
-        -- anti join, right after a big load the stale statistics of staging made it a
-        -- quadratic scan: 58 s for 21k rows.)
-        where (
-            select true
-            from staging.user_order_log as o
-            join staging.published_delivery as p
-                on p.source = o.source and p.delivery_date = o.delivery_date
-                    and p.load_id = o.load_id
+        where not exists (
+            select from later_row as o
             where o.uniq_id = r.uniq_id
                 and (o.delivery_date, o.source_rank) > (r.delivery_date, r.source_rank)
-            limit 1
-        ) is null
+        )
     ),
 
     marted as (

@@ -11,6 +11,9 @@ set work_mem = '256MB'  -- grouping a million-row file stays in memory
 -- earlier load (the loader may not ANALYZE it), so a fresh load looks like one row and invites
 -- nested loops that go quadratic at a million rows (seen: a 1M-row re-run stuck for minutes).
 set enable_nestloop = off
+-- With nested loops off every plan costs more than the JIT thresholds; compiling the
+-- expressions of each statement then costs more than it saves.
+set jit = off
 as $$
 declare
     v_load staging.load_log;
@@ -32,6 +35,9 @@ begin
             using hint = 'Each load is ingested once; COPY the file again to start a new load.';
     end if;
     -- The shapes of this procedure's temp tables, for plpgsql_check (`make lint`); no-ops here.
+    perform 'PRAGMA:TABLE: ingest_landed (uniq_id text, date_time text, city_id text, '
+        'city_name text, customer_id text, first_name text, last_name text, item_id text, '
+        'item_name text, quantity text, payment_amount text, status text, line_no bigint)';
     perform 'PRAGMA:TABLE: ingest_row (uniq_id text, date_time text, city_id text, '
         'city_name text, customer_id text, first_name text, last_name text, item_id text, '
         'item_name text, quantity text, payment_amount text, status text, line_nos bigint[], '
@@ -46,7 +52,23 @@ begin
     v_has_status := 'status' = any(v_load.header);
     select daterange(min(date_actual), max(date_actual), '[]') into v_calendar from mart.d_calendar;
 
-    drop table if exists pg_temp.ingest_row;
+    drop table if exists pg_temp.ingest_landed, pg_temp.ingest_row;
+    -- The file's rows in a temp table the loader may ANALYZE: the landing table's statistics
+    -- are of an earlier load, so grouping a million rows was planned for two thousand (a sort
+    -- that spilled to disk). Line numbers count from the header, line 1.
+    create temp table ingest_landed on commit drop as
+    select
+        l.uniq_id, l.date_time, l.city_id, l.city_name, l.customer_id, l.first_name,
+        l.last_name, l.item_id, l.item_name, l.quantity, l.payment_amount, l.status,
+        l.line_seq - f.first_seq + 2 as line_no
+    from staging.user_order_inc as l
+    cross join (
+        select min(i.line_seq) as first_seq from staging.user_order_inc as i
+        where i.load_id = p_load_id
+    ) as f
+    where l.load_id = p_load_id;
+    analyze ingest_landed;
+
     -- About three rows in four repeat an earlier one: identical rows are grouped first (with
     -- their line numbers), so every later step works on distinct rows only.
     create temp table ingest_row on commit drop as
@@ -54,13 +76,9 @@ begin
         select
             l.uniq_id, l.date_time, l.city_id, l.city_name, l.customer_id, l.first_name,
             l.last_name, l.item_id, l.item_name, l.quantity, l.payment_amount, l.status,
-            array_agg(l.line_seq - f.first_seq + 2) as line_nos,  -- unordered: lets it hash
-            max(l.line_seq - f.first_seq + 2) as line_no
-        from staging.user_order_inc as l
-        cross join (
-            select min(line_seq) as first_seq from staging.user_order_inc where load_id = p_load_id
-        ) as f
-        where l.load_id = p_load_id
+            array_agg(l.line_no) as line_nos,  -- unordered: lets it hash
+            max(l.line_no) as line_no
+        from ingest_landed as l
         group by l.uniq_id, l.date_time, l.city_id, l.city_name, l.customer_id, l.first_name,
             l.last_name, l.item_id, l.item_name, l.quantity, l.payment_amount, l.status
     ),
@@ -94,6 +112,7 @@ begin
         concat_ws('; ', p_uniq_id, p_date_time, p_city_id, p_customer_id, p_item_id,
             p_quantity, p_payment_amount, p_status) as problems
     from checked as c;
+    analyze ingest_row;  -- temp tables have no statistics until analyzed
 
     insert into staging.user_order_log_rejects (
         load_id, file_name, line_no, column_name, bad_value, reason, raw_row
@@ -168,7 +187,7 @@ begin
     window by_uniq as (
         partition by v.delivery_date, v.uniq_id order by v.date_time desc, v.line_no desc
     );
-    analyze ingest_row, ingest_valid;  -- temp tables have no statistics until analyzed
+    analyze ingest_valid;
 
     insert into staging.user_order_log (
         source, delivery_date, uniq_id, load_id, line_no, date_time, city_id, city_name,
@@ -215,6 +234,6 @@ begin
     where load_id = p_load_id;
 
     delete from staging.user_order_inc where load_id = p_load_id;
-    drop table ingest_row, ingest_valid;
+    drop table ingest_landed, ingest_row, ingest_valid;
 end
 $$;

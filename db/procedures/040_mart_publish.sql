@@ -64,21 +64,31 @@ begin
     end if;
 
     -- The shapes of this procedure's temp tables, for plpgsql_check (`make lint`); no-ops here.
-    perform 'PRAGMA:TABLE: publish_slice (source text, delivery_date date)';
+    perform 'PRAGMA:TABLE: merge_load_row (like staging.user_order_log)';
+    perform 'PRAGMA:TABLE: publish_slice (source text, delivery_date date, source_rank smallint)';
     perform 'PRAGMA:TABLE: publish_replaced (source text, delivery_date date, load_id bigint)';
-    perform 'PRAGMA:TABLE: merge_affected (uniq_id text)';
+    perform 'PRAGMA:TABLE: publish_later (source text, delivery_date date, load_id bigint)';
+    perform 'PRAGMA:TABLE: merge_affected (uniq_id text, in_load boolean)';
     perform 'PRAGMA:TABLE: merge_winner (like staging.user_order_log)';
     perform 'PRAGMA:TABLE: merge_dimension (kind text, id integer)';
     perform 'PRAGMA:TABLE: merge_old_dimension (kind text, id integer)';
-    drop table if exists pg_temp.publish_slice, pg_temp.publish_replaced,
-        pg_temp.merge_affected, pg_temp.merge_winner, pg_temp.merge_dimension,
-        pg_temp.merge_old_dimension;
+    perform 'PRAGMA:TABLE: merge_uncovered (kind text, id integer)';
+    perform 'PRAGMA:TABLE: merge_name_row (customer_id integer, item_id integer, '
+        'city_id integer, first_name text, last_name text, item_name text, city_name text, '
+        'delivery_date date, source_rank smallint, date_time timestamp, uniq_id text)';
+    drop table if exists pg_temp.merge_load_row, pg_temp.publish_slice,
+        pg_temp.publish_replaced, pg_temp.publish_later, pg_temp.merge_affected,
+        pg_temp.merge_winner, pg_temp.merge_dimension, pg_temp.merge_old_dimension,
+        pg_temp.merge_uncovered, pg_temp.merge_name_row;
+
+    -- The load's rows, in a temp table with statistics (staging's are of earlier loads).
+    create temp table merge_load_row on commit drop as
+    select s.* from staging.user_order_log as s where s.load_id = p_load_id;
+    analyze merge_load_row;
 
     -- The (source, day) deliveries this load makes, and the published loads it replaces.
     create temp table publish_slice on commit drop as
-    select distinct s.source, s.delivery_date
-    from staging.user_order_log as s
-    where s.load_id = p_load_id;
+    select distinct r.source, r.delivery_date, r.source_rank from merge_load_row as r;
 
     create temp table publish_replaced on commit drop as
     select p.source, p.delivery_date, p.load_id
@@ -100,21 +110,56 @@ begin
     where l.load_id in (select r.load_id from publish_replaced as r)
         and not exists (select from staging.published_delivery as p where p.load_id = l.load_id);
 
+    -- Published deliveries of other loads that rank after this load's first (source, day):
+    -- only their rows can beat this load's (every other eligible row ranks before it). Days
+    -- loaded in order leave none, so winners and names come from the load alone.
+    create temp table publish_later on commit drop as
+    select p.source, p.delivery_date, p.load_id
+    from staging.published_delivery as p
+    where p.load_id <> p_load_id
+        and (p.delivery_date, case p.source when 'increment' then 2 else 1 end) > (
+            select d.delivery_date, d.source_rank from publish_slice as d
+            order by d.delivery_date, d.source_rank limit 1
+        );
+    analyze publish_later;
+
+    -- Every uniq_id the load touches: delivered by it, or held by the mart from a delivery it
+    -- replaces (in_load false: those may win from any other published delivery).
     create temp table merge_affected on commit drop as
-    select s.uniq_id from staging.user_order_log as s where s.load_id = p_load_id
-    union
-    select f.uniq_id
-    from mart.f_sales as f
-    join publish_slice as d on d.delivery_date = f.delivery_date and d.source = f.delivery_source;
+    select a.uniq_id, bool_or(a.in_load) as in_load
+    from (
+        select r.uniq_id, true as in_load from merge_load_row as r
+        union all
+        select f.uniq_id, false
+        from mart.f_sales as f
+        join publish_slice as d
+            on d.delivery_date = f.delivery_date and d.source = f.delivery_source
+    ) as a
+    group by a.uniq_id;
     analyze merge_affected;
 
+    -- The winning row of every affected uniq_id: the latest delivery day, an increment before
+    -- the full report. Candidates: the load's rows, rows of later deliveries, and every
+    -- eligible row of a uniq_id the load does not deliver (a primary-key probe each).
     create temp table merge_winner on commit drop as
-    select distinct on (s.uniq_id) s.*
-    from merge_affected as a
-    join staging.user_order_log as s on s.uniq_id = a.uniq_id
-    join staging.published_delivery as p
-        on p.source = s.source and p.delivery_date = s.delivery_date and p.load_id = s.load_id
-    order by s.uniq_id, s.delivery_date desc, s.source_rank desc;
+    select distinct on (c.uniq_id) c.*
+    from (
+        select r.* from merge_load_row as r
+        union all
+        select s.*
+        from publish_later as l
+        join staging.user_order_log as s
+            on s.load_id = l.load_id and s.source = l.source and s.delivery_date = l.delivery_date
+        join merge_affected as a on a.uniq_id = s.uniq_id
+        union all
+        select s.*
+        from merge_affected as a
+        join staging.user_order_log as s on s.uniq_id = a.uniq_id
+        join staging.published_delivery as p
+            on p.source = s.source and p.delivery_date = s.delivery_date and p.load_id = s.load_id
+        where not a.in_load
+    ) as c
+    order by c.uniq_id, c.delivery_date desc, c.source_rank desc;
     analyze merge_winner;
 
     -- The ISO weeks whose retention rows change: the old and the new week of every fact that
@@ -149,68 +194,92 @@ begin
     ) as m (kind, id)
     where not exists (select from merge_dimension as d where d.kind = m.kind and d.id = m.id);
 
-    insert into mart.d_customer as d (customer_id, first_name, last_name)
-    select m.id, latest.first_name, latest.last_name
+    -- A member's latest eligible row: from the load's rows and the later deliveries' rows when
+    -- the load has a row of it (every other eligible row ranks before the load's); otherwise
+    -- (rare: a re-delivery dropped it) from every eligible row, a scan of staging.
+    create temp table merge_name_row on commit drop as
+    select r.customer_id, r.item_id, r.city_id, r.first_name, r.last_name, r.item_name,
+        r.city_name, r.delivery_date, r.source_rank, r.date_time, r.uniq_id
+    from merge_load_row as r;
+    insert into merge_name_row
+    select s.customer_id, s.item_id, s.city_id, s.first_name, s.last_name, s.item_name,
+        s.city_name, s.delivery_date, s.source_rank, s.date_time, s.uniq_id
+    from publish_later as l
+    join staging.user_order_log as s
+        on s.load_id = l.load_id and s.source = l.source and s.delivery_date = l.delivery_date;
+
+    create temp table merge_uncovered on commit drop as
+    select m.kind, m.id
     from (
-        select kind, id from merge_dimension
+        select d.kind, d.id from merge_dimension as d
         union all
-        select kind, id from merge_old_dimension
+        select o.kind, o.id from merge_old_dimension as o
     ) as m
-    cross join lateral (
-        select s.first_name, s.last_name
+    where not exists (
+        select from merge_load_row as r
+        where m.kind = 'customer' and r.customer_id = m.id
+    ) and not exists (
+        select from merge_load_row as r
+        where m.kind = 'item' and r.item_id = m.id
+    ) and not exists (
+        select from merge_load_row as r
+        where m.kind = 'city' and r.city_id = m.id
+    );
+    if exists (select from merge_uncovered) then
+        insert into merge_name_row
+        select s.customer_id, s.item_id, s.city_id, s.first_name, s.last_name, s.item_name,
+            s.city_name, s.delivery_date, s.source_rank, s.date_time, s.uniq_id
         from staging.user_order_log as s
         join staging.published_delivery as p
             on p.source = s.source and p.delivery_date = s.delivery_date
                 and p.load_id = s.load_id
-        where s.customer_id = m.id
-        order by s.delivery_date desc, s.source_rank desc, s.date_time desc, s.uniq_id desc
-        limit 1
-    ) as latest
-    where m.kind = 'customer'
+        where p.load_id <> p_load_id
+            and (
+                s.customer_id in (select u.id from merge_uncovered as u where u.kind = 'customer')
+                or s.item_id in (select u.id from merge_uncovered as u where u.kind = 'item')
+                or s.city_id in (select u.id from merge_uncovered as u where u.kind = 'city')
+            );
+    end if;
+    analyze merge_name_row;
+
+    insert into mart.d_customer as d (customer_id, first_name, last_name)
+    select distinct on (n.customer_id) n.customer_id, n.first_name, n.last_name
+    from merge_name_row as n
+    where n.customer_id in (
+        select m.id from merge_dimension as m where m.kind = 'customer'
+        union all
+        select m.id from merge_old_dimension as m where m.kind = 'customer'
+    )
+    order by n.customer_id, n.delivery_date desc, n.source_rank desc, n.date_time desc,
+        n.uniq_id desc
     on conflict (customer_id) do update
         set first_name = excluded.first_name, last_name = excluded.last_name
         where (d.first_name, d.last_name) is distinct from (excluded.first_name, excluded.last_name);
 
     insert into mart.d_item as d (item_id, item_name)
-    select m.id, latest.item_name
-    from (
-        select kind, id from merge_dimension
+    select distinct on (n.item_id) n.item_id, n.item_name
+    from merge_name_row as n
+    where n.item_id in (
+        select m.id from merge_dimension as m where m.kind = 'item'
         union all
-        select kind, id from merge_old_dimension
-    ) as m
-    cross join lateral (
-        select s.item_name
-        from staging.user_order_log as s
-        join staging.published_delivery as p
-            on p.source = s.source and p.delivery_date = s.delivery_date
-                and p.load_id = s.load_id
-        where s.item_id = m.id
-        order by s.delivery_date desc, s.source_rank desc, s.date_time desc, s.uniq_id desc
-        limit 1
-    ) as latest
-    where m.kind = 'item'
+        select m.id from merge_old_dimension as m where m.kind = 'item'
+    )
+    order by n.item_id, n.delivery_date desc, n.source_rank desc, n.date_time desc,
+        n.uniq_id desc
     on conflict (item_id) do update
         set item_name = excluded.item_name
         where d.item_name is distinct from excluded.item_name;
 
     insert into mart.d_city as d (city_id, city_name)
-    select m.id, latest.city_name
-    from (
-        select kind, id from merge_dimension
+    select distinct on (n.city_id) n.city_id, n.city_name
+    from merge_name_row as n
+    where n.city_id in (
+        select m.id from merge_dimension as m where m.kind = 'city'
         union all
-        select kind, id from merge_old_dimension
-    ) as m
-    cross join lateral (
-        select s.city_name
-        from staging.user_order_log as s
-        join staging.published_delivery as p
-            on p.source = s.source and p.delivery_date = s.delivery_date
-                and p.load_id = s.load_id
-        where s.city_id = m.id
-        order by s.delivery_date desc, s.source_rank desc, s.date_time desc, s.uniq_id desc
-        limit 1
-    ) as latest
-    where m.kind = 'city'
+        select m.id from merge_old_dimension as m where m.kind = 'city'
+    )
+    order by n.city_id, n.delivery_date desc, n.source_rank desc, n.date_time desc,
+        n.uniq_id desc
     on conflict (city_id) do update
         set city_name = excluded.city_name
         where d.city_name is distinct from excluded.city_name;
