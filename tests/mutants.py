@@ -40,8 +40,8 @@ MUTANTS = {
     "future_row_check": ("procedures/030_staging_ingest_load.sql",
                          r"when t\.ts::date > v_latest then", "when false then"),
     "first_duplicate_line_kept": ("procedures/030_staging_ingest_load.sql",
-                                  r"max\(l\.line_seq - f\.first_seq \+ 2\) as line_no",
-                                  "min(l.line_seq - f.first_seq + 2) as line_no"),
+                                  r"max\(l\.line_no\) as line_no",
+                                  "min(l.line_no) as line_no"),
     "first_conflicting_line_wins": ("procedures/030_staging_ingest_load.sql",
                                     r"order by v\.date_time desc, v\.line_no desc",
                                     "order by v.date_time desc, v.line_no asc"),
@@ -78,13 +78,30 @@ MUTANTS = {
     "publish_skips_gates": ("procedures/040_mart_publish.sql",
                             r"where not g\.passed\n", "where false\n"),
     "failed_loads_eligible": ("procedures/040_mart_publish.sql",
-                              r"    join staging\.published_delivery as p\n\s+on p\.source = "
+                              r"        join staging\.published_delivery as p\n\s+on p\.source = "
                               r"s\.source and p\.delivery_date = s\.delivery_date and p\.load_id "
-                              r"= s\.load_id\n    order by s\.uniq_id",
-                              "    order by s.uniq_id"),
+                              r"= s\.load_id\n        where not a\.in_load",
+                              "        where not a.in_load"),
     "report_beats_increment": ("procedures/040_mart_publish.sql",
-                               r"order by s\.uniq_id, s\.delivery_date desc, s\.source_rank desc",
-                               "order by s.uniq_id, s.delivery_date desc, s.source_rank asc"),
+                               r"order by c\.uniq_id, c\.delivery_date desc, c\.source_rank desc",
+                               "order by c.uniq_id, c.delivery_date desc, c.source_rank asc"),
+    # The fast paths of the publish: rows of later deliveries, members the load lacks.
+    "later_deliveries_ignored": ("procedures/040_mart_publish.sql",
+                                 r"create temp table publish_later on commit drop as\n"
+                                 r"    select p\.source, p\.delivery_date, p\.load_id\n"
+                                 r"    from staging\.published_delivery as p\n"
+                                 r"    where p\.load_id <> p_load_id\n",
+                                 "create temp table publish_later on commit drop as\n"
+                                 "    select p.source, p.delivery_date, p.load_id\n"
+                                 "    from staging.published_delivery as p\n"
+                                 "    where false\n"),
+    "uncovered_members_not_looked_up": ("procedures/040_mart_publish.sql",
+                                        r"if exists \(select from merge_uncovered\) then",
+                                        "if false then"),
+    "reconciliation_ignores_later_rows": ("procedures/025_staging_checks.sql",
+                                          r"where o\.load_id = any\(array\(select d\.load_id "
+                                          r"from later_delivery as d\)\)",
+                                          "where false"),
     "redelivery_keeps_old_lines": ("procedures/040_mart_publish.sql",
                                    r"and not exists \(select from merge_winner as w "
                                    r"where w\.uniq_id = a\.uniq_id\);",

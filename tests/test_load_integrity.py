@@ -334,3 +334,28 @@ def test_a_file_with_no_loadable_row_fails_gate_one(dwh, files):
                              r"\(read 0, rejected 0\)"):
         warehouse.load_file(path, delivery_date=D)
     assert fetch(dwh, "select status from staging.load_log") == [("failed",)]
+
+
+def test_a_customer_a_redelivery_drops_is_named_after_its_remaining_rows(dwh, files,
+                                                                         fresh_warehouse):
+    """Customer 14's latest row was in day 2's first delivery; its re-delivery no longer holds
+    customer 14, so the name comes back from 14's remaining published row (day 1), which the
+    re-delivery does not contain: the publish must look beyond the load's own rows."""
+    day2 = date(2024, 3, 6)
+    first_day = write_file(files / "d1.csv", [
+        *GOOD, Order(20, "2024-03-05", customer=14, first_name="Старое")])
+    regular = [Order(n, "2024-03-06", customer=n) for n in (10, 11, 12, 13)]
+    delivered = write_file(files / "d2.csv", [
+        *regular, Order(21, "2024-03-06", customer=14, first_name="Новое")])
+    redelivered = write_file(files / "d2-again.csv", [
+        *regular, Order(21, "2024-03-06", customer=15)])
+    warehouse.load_file(first_day, delivery_date=D)
+    warehouse.load_file(delivered, delivery_date=day2)
+    assert fetch(dwh, "select first_name from mart.d_customer where customer_id = 14") == [
+        ("Новое",)]
+
+    warehouse.load_file(redelivered, delivery_date=day2)
+
+    assert fetch(dwh, "select first_name from mart.d_customer where customer_id = 14") == [
+        ("Старое",)]
+    assert mart_dump(dwh) == reference(fresh_warehouse, (first_day, D), (redelivered, day2))
