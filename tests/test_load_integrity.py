@@ -359,3 +359,29 @@ def test_a_customer_a_redelivery_drops_is_named_after_its_remaining_rows(dwh, fi
     assert fetch(dwh, "select first_name from mart.d_customer where customer_id = 14") == [
         ("Старое",)]
     assert mart_dump(dwh) == reference(fresh_warehouse, (first_day, D), (redelivered, day2))
+
+
+def test_an_abandoned_load_never_supplies_an_order_a_redelivery_drops(dwh, files,
+                                                                      fresh_warehouse):
+    """Order 20 is published on day 1 and sits in an abandoned (ingested, never published) load
+    of day 2; day 1's re-delivery drops it. The publish looks for order 20's other rows: the
+    abandoned load's row is not eligible, so order 20 leaves the mart."""
+    first = write_file(files / "d1.csv", [*GOOD, Order(20, "2024-03-05", customer=14)])
+    warehouse.load_file(first, delivery_date=D)
+    conn = warehouse.connect(role="sales_loader")
+    try:
+        load_id = warehouse.copy_file(
+            conn, write_file(files / "d2.csv", [
+                Order(20, "2024-03-06", customer=14, quantity=3),
+                *[Order(n, "2024-03-06", customer=n) for n in (10, 11, 12, 13)]]),
+            source="increment", delivery_date=date(2024, 3, 6))
+        warehouse.ingest(conn, load_id)
+    finally:
+        conn.close()
+    again = write_file(files / "d1-again.csv", GOOD)
+
+    warehouse.load_file(again, delivery_date=D)
+
+    assert fetch(dwh, "select count(*) from mart.f_sales where uniq_id = %s",
+                 (Order(20, "2024-03-05", customer=14).uniq_id,)) == [(0,)]
+    assert mart_dump(dwh) == reference(fresh_warehouse, (again, D))
