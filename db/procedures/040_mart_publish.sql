@@ -70,6 +70,7 @@ begin
     perform 'PRAGMA:TABLE: publish_later (source text, delivery_date date, load_id bigint)';
     perform 'PRAGMA:TABLE: merge_affected (uniq_id text, in_load boolean)';
     perform 'PRAGMA:TABLE: merge_winner (like staging.user_order_log)';
+    perform 'PRAGMA:TABLE: merge_old_fact (like mart.f_sales)';
     perform 'PRAGMA:TABLE: merge_dimension (kind text, id integer)';
     perform 'PRAGMA:TABLE: merge_old_dimension (kind text, id integer)';
     perform 'PRAGMA:TABLE: merge_uncovered (kind text, id integer)';
@@ -78,8 +79,8 @@ begin
         'delivery_date date, source_rank smallint, date_time timestamp, uniq_id text)';
     drop table if exists pg_temp.merge_load_row, pg_temp.publish_slice,
         pg_temp.publish_replaced, pg_temp.publish_later, pg_temp.merge_affected,
-        pg_temp.merge_winner, pg_temp.merge_dimension, pg_temp.merge_old_dimension,
-        pg_temp.merge_uncovered, pg_temp.merge_name_row;
+        pg_temp.merge_winner, pg_temp.merge_old_fact, pg_temp.merge_dimension,
+        pg_temp.merge_old_dimension, pg_temp.merge_uncovered, pg_temp.merge_name_row;
 
     -- The load's rows, in a temp table with statistics (staging's are of earlier loads).
     create temp table merge_load_row on commit drop as
@@ -162,11 +163,17 @@ begin
     order by c.uniq_id, c.delivery_date desc, c.source_rank desc;
     analyze merge_winner;
 
+    -- The mart's facts of those uniq_ids before the merge, read once (from a big mart by
+    -- primary key): what changes, which weeks and which members they held.
+    create temp table merge_old_fact on commit drop as
+    select f.* from mart.f_sales as f where f.uniq_id in (select a.uniq_id from merge_affected as a);
+    analyze merge_old_fact;
+
     -- The ISO weeks whose retention rows change: the old and the new week of every fact that
     -- is inserted, changed or deleted below (a re-run of an unchanged day touches none).
     select array_agg(distinct c.iso_period_id) into v_weeks
     from merge_affected as a
-    left join mart.f_sales as f on f.uniq_id = a.uniq_id
+    left join merge_old_fact as f on f.uniq_id = a.uniq_id
     left join merge_winner as w on w.uniq_id = a.uniq_id
     cross join lateral (values (f.date_time::date), (w.date_time::date)) as d (day)
     join mart.d_calendar as c on c.date_actual = d.day
@@ -187,8 +194,7 @@ begin
 
     create temp table merge_old_dimension on commit drop as
     select distinct m.kind, m.id
-    from mart.f_sales as f
-    join merge_affected as a on a.uniq_id = f.uniq_id
+    from merge_old_fact as f
     cross join lateral (
         values ('customer', f.customer_id), ('item', f.item_id), ('city', f.city_id)
     ) as m (kind, id)
@@ -324,7 +330,7 @@ begin
 
     -- Lines that disappeared from a re-delivered day.
     delete from mart.f_sales as f
-    using merge_affected as a
+    using merge_old_fact as a
     where f.uniq_id = a.uniq_id
         and not exists (select from merge_winner as w where w.uniq_id = a.uniq_id);
 
