@@ -136,8 +136,9 @@ def load(url: str, path: Path, day: date) -> dict:
 
 
 def add_synthetic_facts(url: str, target: int) -> int:
-    """Fills the mart up to `target` facts with synthetic ones on the weeks before the first
-    day (one customer, item and city per fact drawn from the existing dimensions)."""
+    """Fills the mart up to `target` facts with synthetic ones on the 52 weeks before the first
+    day, in date order like daily loads (one customer, item and city per fact drawn from the
+    existing dimensions)."""
     conn = psycopg2.connect(url)
     with conn, conn.cursor() as cur:
         cur.execute("select count(*) from mart.f_sales")
@@ -150,13 +151,16 @@ def add_synthetic_facts(url: str, target: int) -> int:
                 c.date_id, c.date_actual + time '12:00', cu.customer_id, it.item_id, ci.city_id,
                 1, 10.00, 'shipped', c.date_actual, 'increment'
             from generate_series(1, %(missing)s) as n
-            join mart.d_calendar as c on c.date_actual = %(first)s::date - 1 - (n %% 364)::integer
+            -- in date order, as daily loads lay facts out (the refresh reads a week by date)
+            join mart.d_calendar as c
+                on c.date_actual = %(first)s::date - 364 + ((n - 1)::bigint * 364 / %(missing)s)::integer
             join (select customer_id, row_number() over () - 1 as k from mart.d_customer) as cu
                 on cu.k = n %% (select count(*) from mart.d_customer)
             join (select item_id, row_number() over () - 1 as k from mart.d_item) as it
                 on it.k = n %% (select count(*) from mart.d_item)
             join (select city_id, row_number() over () - 1 as k from mart.d_city) as ci
-                on ci.k = n %% (select count(*) from mart.d_city)""",
+                on ci.k = n %% (select count(*) from mart.d_city)
+            order by n""",
                     {"missing": missing, "first": FIRST})
         cur.execute("call mart.refresh_retention()")
         cur.execute("select count(*) from mart.f_sales")
