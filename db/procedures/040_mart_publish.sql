@@ -20,6 +20,9 @@ create or replace procedure mart.publish_load(
     p_load_id bigint, p_max_reject_share numeric default 0.01
 )
 language plpgsql
+-- Each statement reads one load's rows, not the mart: compiling its expressions (JIT, which
+-- the big tables' costs would trigger) costs more than it saves.
+set jit = off
 as $$
 declare
     v_load staging.load_log;
@@ -90,6 +93,7 @@ begin
     -- The (source, day) deliveries this load makes, and the published loads it replaces.
     create temp table publish_slice on commit drop as
     select distinct r.source, r.delivery_date, r.source_rank from merge_load_row as r;
+    analyze publish_slice;  -- a day or a few: read the mart's facts of them by index
 
     create temp table publish_replaced on commit drop as
     select p.source, p.delivery_date, p.load_id
