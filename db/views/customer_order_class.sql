@@ -34,7 +34,10 @@ week_coverage as (
     from mart.d_calendar as c
     -- A probe of the facts' date index per day: refreshing a week (period_id = week reaches
     -- the calendar) reads 7 index entries, not every fact of the mart.
-    where exists (select from mart.f_sales as f where f.date_id = c.date_id)
+    where exists (
+            select from mart.f_sales as f
+            where f.date_id = c.date_id
+        )
     group by c.iso_period_id
 )
 
