@@ -9,7 +9,9 @@ Shapes of a day's file:
   sandbox  the sandbox API's files (sales_mart.sandbox.data): ~77 % duplicate lines
   returning  ~30 % duplicate lines (~70 % distinct orders) and a pool of returning customers
            (~20 % of the rows' count), each always with one name
-Each load is timed as a whole (wall clock, as `sales-mart load` runs it) and split by the load
+Baselines measured in the same run: a raw COPY of the same file into an unindexed table (the
+floor), and on day 1 of each shape the original project's pandas read_csv + to_sql (in a child
+process). Each load is timed as a whole (wall clock, as `sales-mart load` runs it) and split by the load
 journal (copy + ingest until ingested_at, then gates + publish until merged_at). The 10M-fact
 point adds synthetic facts (one per uniq_id over past weeks) to a copy of the history mart and
 times one more day's load and a full `CALL mart.refresh_retention()`. Peak RSS is this
@@ -29,6 +31,8 @@ import platform
 import random
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -117,6 +121,32 @@ def raw_copy(url: str, path: Path) -> float:
     return elapsed
 
 
+# The original project's approach, the second baseline: pandas reads the whole file, to_sql
+# inserts it (no validation, no deduplication). In a child process, so that its memory is not
+# counted in this process's peak RSS.
+PANDAS_TO_SQL = """
+import sys, time
+import pandas as pd
+import sqlalchemy
+engine = sqlalchemy.create_engine(sys.argv[1].replace("postgresql://", "postgresql+psycopg2://"))
+start = time.perf_counter()
+pd.read_csv(sys.argv[2], dtype=str).to_sql(
+    "pandas_baseline", engine, schema="public", if_exists="replace", index=False)
+print(time.perf_counter() - start)
+engine.dispose()
+"""
+
+
+def pandas_to_sql(url: str, path: Path) -> float:
+    done = subprocess.run([sys.executable, "-c", PANDAS_TO_SQL, url, str(path)],
+                          capture_output=True, text=True, check=True)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    conn.cursor().execute("drop table if exists public.pandas_baseline")
+    conn.close()
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def load(url: str, path: Path, day: date) -> dict:
     start = time.perf_counter()
     summary = warehouse.load_file(path, delivery_date=day, url=url, role="sales_loader")
@@ -200,6 +230,14 @@ def run_shape(base_url: str, shape: str, args, folder: Path, report: dict) -> No
         t.update(day=str(day), file_rows=info["rows"], file_mb=round(info["bytes"] / 1e6, 1),
                  distinct_orders=info["orders"], raw_copy_s=round(copy_s, 3),
                  ratio_vs_copy=ratio(t["wall_s"], copy_s))
+        if n == 0 and args.pandas:
+            pandas_s = pandas_to_sql(url, path)
+            t.update(pandas_to_sql_s=round(pandas_s, 3),
+                     pandas_vs_copy=ratio(pandas_s, copy_s),
+                     load_vs_pandas=ratio(t["wall_s"], pandas_s))
+            print(f"{shape:9}   pandas to_sql of the same file: {pandas_s:7.2f} s = "
+                  f"{t['pandas_vs_copy']:.1f}x COPY; the load takes {t['load_vs_pandas']:.2f}x "
+                  "that", flush=True)
         results.append(t)
         print(f"{shape:9} day {n + 1} {day}: {info['rows']:>9,} rows, raw COPY {copy_s:6.2f} s, "
               f"load {t['wall_s']:7.2f} s = {t['ratio_vs_copy']:5.1f}x COPY (copy+ingest "
@@ -285,6 +323,13 @@ def markdown(report: dict) -> str:
             lines.append(f"| {shape} | a day on {t['facts_before']:,} facts | | {t['raw_copy_s']} | "
                          f"{t['wall_s']} | {t['ratio_vs_copy']} ({t['vs_first_day']}× day 1) | "
                          f"{t['copy_ingest_s']} | {t['gates_publish_s']} | {t['facts_after']:,} |")
+    lines += ["", "| shape | day 1: raw COPY s | pandas to_sql s (× COPY) | load s (× pandas) |",
+              "|---|---|---|---|"]
+    for shape, s in report["shapes"].items():
+        d = s["days"][0]
+        if "pandas_to_sql_s" in d:
+            lines.append(f"| {shape} | {d['raw_copy_s']} | {d['pandas_to_sql_s']} "
+                         f"({d['pandas_vs_copy']}×) | {d['wall_s']} ({d['load_vs_pandas']}×) |")
     lines += ["", "| shape | last day vs day 1 | full refresh s | µs per fact |", "|---|---|---|---|"]
     for shape, s in report["shapes"].items():
         lines.append(f"| {shape} | {s['last_day_vs_first_day']}× | {s['full_refresh_s']} "
@@ -304,6 +349,8 @@ def main() -> None:
                         help="the many-facts point (0: skip)")
     parser.add_argument("--shapes", default="sandbox,returning")
     parser.add_argument("--copy-runs", type=int, default=3)
+    parser.add_argument("--no-pandas", dest="pandas", action="store_false",
+                        help="skip the pandas to_sql baseline (day 1 of each shape)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--write-docs", action="store_true",
