@@ -17,8 +17,8 @@ point adds synthetic facts (one per uniq_id over past weeks) to a copy of the hi
 times one more day's load and a full `CALL mart.refresh_retention()`. Peak RSS is this
 process's, which runs every load (files stream through COPY).
 
-Writes the table to stdout, bench/results/<date>.json and, with --write-docs,
-docs/BENCHMARKS.md.
+Writes bench/results/<date>.json and, with --write-docs, the tables as bench/results/<date>.md,
+which docs/BENCHMARKS.md quotes with their reading.
 """
 
 from __future__ import annotations
@@ -356,7 +356,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--write-docs", action="store_true",
-                        help="also write docs/BENCHMARKS.md")
+                        help="also write the tables as bench/results/<date>.md (docs/BENCHMARKS.md "
+                             "quotes them with the reading)")
     parser.add_argument("--results", default=str(REPO / "bench" / "results"))
     args = parser.parse_args()
 
@@ -381,8 +382,9 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     if args.write_docs:
-        (REPO / "docs" / "BENCHMARKS.md").write_text(markdown(report))
-        print("wrote docs/BENCHMARKS.md")
+        tables = results / f"{report['date']}.md"
+        tables.write_text(markdown(report))
+        print(f"wrote {tables}")
 
 
 if __name__ == "__main__":
