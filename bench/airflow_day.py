@@ -9,8 +9,9 @@ Prepares, untimed: the sandbox API over HTTP on 127.0.0.1 (a thread of this proc
 fresh Airflow home (`airflow db migrate`, SQLite) with the connections and variables of
 `sales_mart.localstack.airflow_environment`, and the history (`airflow dags test
 sales_mart_history`). Then times `airflow dags test sales_mart_daily D` for N consecutive
-days, each a separate process as a person runs it, and prints each wall time, the run's task
-durations from Airflow's metadata DB, the median and the load average. The DAGs' parse-time
+days, each a separate process as a person runs it, and prints each wall time, its CPU time
+(user + system of the airflow process: less sensitive than the wall time to other work on the
+machine), the run's task durations from Airflow's metadata DB, the medians and the load average. The DAGs' parse-time
 settings are not set (the defaults), apart from those given with --env; SALES_MART_* and
 AIRFLOW_* variables of the calling shell are not passed on. Nothing is asserted.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import shlex
 import shutil
 import sqlite3
@@ -67,16 +69,18 @@ def fresh_warehouse(name: str, env: dict[str, str]) -> str:
     return url
 
 
-def airflow(env: dict[str, str], log: Path, *args: str, wrap: str = "") -> float:
-    """Runs `airflow ARGS` with its output into `log`; returns the wall time (s)."""
+def airflow(env: dict[str, str], log: Path, *args: str, wrap: str = "") -> tuple[float, float]:
+    """Runs `airflow ARGS` with its output into `log`; returns its wall and CPU time (s)."""
     with log.open("wb") as out:
+        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run([*shlex.split(wrap), str(BIN / "airflow"), *args], env=env, stdout=out,
                               stderr=subprocess.STDOUT, check=False)
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"airflow {' '.join(args)} failed ({done.returncode}); see {log}")
-    return wall
+    return wall, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
 
 
 def task_times(db: Path, dag_id: str, day: dt.date) -> tuple[float, list[tuple[str, float]]]:
@@ -121,21 +125,23 @@ def main(argv=None) -> int:
         env.update(dict(item.split("=", 1) for item in args.env))
         airflow(env, args.work / "logs" / "migrate.log", "db", "migrate")
         history = FIRST_DAY - dt.timedelta(days=1)
-        wall = airflow(env, args.work / "logs" / "history.log",
+        wall, _ = airflow(env, args.work / "logs" / "history.log",
                        "dags", "test", "sales_mart_history", history.isoformat())
         print(f"prepared: sandbox {sandbox.base_url} (RUNNING x{args.running_polls}), "
               f"warehouse {args.db}, history in {wall:.1f} s; extra env: {args.env or 'none'}")
-        walls = []
+        walls, cpus = [], []
         for day in days:
             before = load()
-            wall = airflow(env, args.work / "logs" / f"daily-{day}.log",
+            wall, cpu = airflow(env, args.work / "logs" / f"daily-{day}.log",
                            "dags", "test", "sales_mart_daily", day.isoformat(), wrap=args.wrap)
             walls.append(wall)
+            cpus.append(cpu)
             span, tasks = task_times(args.work / "airflow" / "airflow.db", "sales_mart_daily", day)
             slow = ", ".join(f"{t} {d:.2f}" for t, d in sorted(tasks, key=lambda x: -x[1])[:4])
-            print(f"{day}: {wall:5.1f} s wall, run {span:4.1f} s (slowest: {slow}); "
+            print(f"{day}: {wall:5.1f} s wall, {cpu:4.1f} s CPU, run {span:4.1f} s (slowest: {slow}); "
                   f"load before {before}", flush=True)
-        print(f"median {statistics.median(walls):.1f} s over {len(walls)} runs "
+        print(f"median {statistics.median(walls):.1f} s wall, {statistics.median(cpus):.1f} s CPU "
+              f"over {len(walls)} runs "
               f"({' '.join(f'{w:.1f}' for w in walls)}); {os.cpu_count()} cores, load {load()}")
     finally:
         localstack.stop_all(sandbox, smtp)
