@@ -14,7 +14,8 @@ Read when a DAG file is parsed (environment only, so parsing touches no database
   ``SALES_MART_API_MAX_RETRY_DELAY`` (seconds, default 900): Airflow retries of the API tasks,
   with exponential backoff. SQL tasks never retry.
 - ``SALES_MART_POLL_INTERVAL`` (seconds, default 5), ``SALES_MART_REPORT_DEADLINE`` (seconds,
-  default 900): the ``wait_for_report`` sensor's poke interval and timeout.
+  default 900): the ``wait_for_report`` sensor's longest wait between pokes (its first waits
+  are 1, 1, 2-3 s) and its timeout.
 - ``SALES_DWH_ROLE`` (default ``sales_loader``; empty: no role switch): the role the pipeline
   assumes after connecting to ``sales_dwh``.
 
@@ -238,14 +239,20 @@ def request_report() -> str:
 
 def report_sensor_args() -> dict[str, Any]:
     """``wait_for_report`` is a sensor in reschedule mode: each poke is one ``GET /get_report``
-    and between pokes the task gives its worker slot back. ``SALES_MART_POLL_INTERVAL``
-    (seconds, default 5) between pokes, no backoff; ``SALES_MART_REPORT_DEADLINE`` (seconds,
+    and between pokes the task gives its worker slot back. It pokes right after the report
+    request; while the report is RUNNING it waits 1 s, 1 s, 2-3 s, then
+    ``SALES_MART_POLL_INTERVAL`` (seconds, default 5) each time (Airflow's sensor backoff from
+    1 s, ``max_wait`` the interval; an interval of 1 s or less is used as is, without backoff).
+    So a quick report is picked up within a second or two, and a slow one (a minute on the real
+    service) costs about one poke per interval. ``SALES_MART_REPORT_DEADLINE`` (seconds,
     default 900) until the sensor fails (no retry)."""
+    interval = _env_float("SALES_MART_POLL_INTERVAL", 5)
     return {
         "mode": "reschedule",
-        "poke_interval": _env_float("SALES_MART_POLL_INTERVAL", 5),
+        "poke_interval": min(interval, 1.0),
+        "max_wait": interval,
+        "exponential_backoff": interval > 1,
         "timeout": _env_float("SALES_MART_REPORT_DEADLINE", 900),
-        "exponential_backoff": False,
         "retries": 0,
     }
 

@@ -82,6 +82,43 @@ def test_history_dag_shape(dagbag):
     assert _in_order(dag) == HISTORY_TASKS
 
 
+def _sensor_waits(sensor, until: float) -> list[float]:
+    """The waits between pokes of a reschedule-mode sensor whose report stays RUNNING for
+    `until` seconds: what BaseSensorOperator.execute asks after each poke (elapsed time since
+    the first poke, as the first reschedule's date gives it)."""
+    elapsed, waits = 0.0, []
+    while elapsed < until and len(waits) < 100:
+        waits.append(sensor._get_next_poke_interval(datetime(2024, 3, 4, tzinfo=UTC),
+                                                    lambda now=elapsed: now, len(waits) + 1))
+        elapsed += waits[-1]
+    return waits
+
+
+def test_report_sensor_pokes_again_soon_then_at_the_poll_interval(monkeypatch):
+    """By default wait_for_report waits 1 s after a RUNNING answer, then longer, never more than
+    SALES_MART_POLL_INTERVAL (5 s): a quick report is picked up in a second, a minute-long one
+    is not polled every second."""
+    from sales_mart import pipeline
+
+    def sensor():
+        return pipeline.ReportReadySensor(task_id="wait_for_report", report_task_id="t",
+                                          **pipeline.report_sensor_args())
+
+    monkeypatch.delenv("SALES_MART_POLL_INTERVAL")
+    monkeypatch.setenv("SALES_MART_REPORT_DEADLINE", "900")  # the session's is 30 s
+    assert sensor().mode == "reschedule" and sensor().retries == 0
+    waits = _sensor_waits(sensor(), 60)
+    assert waits[:2] == [1, 1] and waits == sorted(waits) and max(waits) == 5
+    assert len(waits) < 20  # 60 s of RUNNING: about 15 pokes
+
+    monkeypatch.setenv("SALES_MART_POLL_INTERVAL", "30")
+    waits = _sensor_waits(sensor(), 300)
+    assert waits[0] == 1 and max(waits) == 30
+
+    monkeypatch.setenv("SALES_MART_POLL_INTERVAL", "0.5")  # 1 s or less: fixed
+    assert _sensor_waits(sensor(), 5) == [0.5] * 10
+
+
 def test_parsing_touches_no_database_and_no_network(tmp_path):
     """Each DAG file runs in a fresh interpreter whose sockets refuse to connect and whose
     Airflow metadata DB cannot be opened: parsing must still succeed."""
