@@ -9,6 +9,7 @@ drops one database per test from the template.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -44,8 +45,37 @@ def _url(dbname: str) -> str:
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
 
 
+# Roles are cluster-wide, and the migrations create some when missing (and drop one again):
+# two full runs of the migrations at once on one server can collide, as `make test`'s two
+# workers (pytest-xdist; each has its own databases, named by its process id) would when each
+# prepares its template. A test that migrates a new database holds this advisory lock (taken
+# on the `postgres` database, since advisory locks belong to one database).
+MIGRATIONS_LOCK = 7_314_201_126  # any number no other code here uses
+
+
+@contextlib.contextmanager
+def migrations_held():
+    conn = psycopg2.connect(_url("postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", (MIGRATIONS_LOCK,))
+        yield
+    finally:
+        conn.close()  # ends the session, so releases the lock
+
+
+@pytest.fixture
+def migrations_lock(postgresql_noproc):
+    """Held for the test: it runs the migrations on a database of its own making. (After the
+    template is made: that takes the lock too, on another connection.)"""
+    with migrations_held():
+        yield
+
+
 def _upgrade_template(*, dbname: str, **_kwargs) -> None:
-    warehouse.upgrade(_url(dbname))
+    with migrations_held():
+        warehouse.upgrade(_url(dbname))
 
 
 postgresql_noproc = factories.postgresql_noproc(

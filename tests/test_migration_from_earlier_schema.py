@@ -25,7 +25,8 @@ def tables(conn) -> dict:
 
 
 def test_upgrade_from_the_first_release_keeps_the_published_day(tmp_path, files,
-                                                                 fresh_warehouse):
+                                                                 fresh_warehouse,
+                                                                 migrations_lock):
     url = fresh_warehouse().rsplit("/", 1)[0] + f"/sales_mart_first_release_{os.getpid()}"
     dbname = url.rsplit("/", 1)[1]
     admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")

@@ -62,7 +62,7 @@ def test_changed_view_file_is_rebuilt(dwh, dwh_url, tmp_path, monkeypatch):
     assert fetch(dwh, "select count(*) from mart.customer_retention") == [(1,)]
 
 
-def test_upgrade_command_creates_a_missing_database(fresh_warehouse):
+def test_upgrade_command_creates_a_missing_database(fresh_warehouse, migrations_lock):
     url = fresh_warehouse().rsplit("/", 1)[0] + f"/sales_mart_cli_{os.getpid()}"
     admin = warehouse.connect(url, dbname="postgres")
     admin.autocommit = True
