@@ -21,7 +21,10 @@ import pytest
 
 from sales_mart import airflow_ui, localstack
 
-pytestmark = pytest.mark.slow
+# Both start a whole Airflow (standalone, or Celery with two workers) as subprocesses: on
+# two cores, one at a time (one xdist worker; `make test` runs --dist loadgroup). Run side
+# by side, the UI's clean stop took longer than its 90 s limit.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("whole_airflow")]
 
 
 def api(port, method, path, token=None, body=None):

@@ -25,7 +25,10 @@ import pytest
 from conftest import ALERT_TO, DAGS_DIR, DAYS, FIRST_DAY, REPO, _free_port, dwh_connection
 from orders import mart_dump
 
-pytestmark = pytest.mark.slow
+# Both start a whole Airflow (standalone, or Celery with two workers) as subprocesses: on
+# two cores, one at a time (one xdist worker; `make test` runs --dist loadgroup). Run side
+# by side, the UI's clean stop took longer than its 90 s limit.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("whole_airflow")]
 
 REDIS = "redis://127.0.0.1:6379/0"
 PG = "postgres@127.0.0.1:5432"

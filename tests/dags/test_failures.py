@@ -292,14 +292,18 @@ def test_a_file_dated_another_day_fails_its_gate_through_the_dag(pipeline, dwh, 
 
 def test_a_failed_redelivery_keeps_the_published_day_then_a_rerun_lands(pipeline, dwh, loaded):
     """Publish D; a re-run of D fails at publish (the mart and D's published rows stay as they
-    were); a later re-run of D succeeds and gives the same mart as the first."""
+    were); a later re-run of D succeeds and gives the same mart as the first. (The re-run
+    delivers the same file, so the publish writes no fact: the fault is planted where every
+    publish writes, the switch of D's published delivery to the new load.)"""
     state, _ = pipeline.daily(DAY)
     assert state == "success"
     published = mart_dump(dwh)
     staged = fetch(dwh, "select load_id, count(*) from staging.user_order_log "
                         "where delivery_date = %s group by 1", (DAY,))
 
-    table, timing, per, body, task, words = PLANTED["net_revenue_reconciles"]
+    table, timing, per, body, task, words = (
+        "staging.published_delivery", "before update", "for each row",
+        "raise exception 'planted publish fault'; return new;", "publish", "planted publish fault")
     plant(dwh, table, timing, per, body)
     assert_failed_cleanly(pipeline, dwh, pipeline.daily(DAY), task, words, published)
     assert fetch(dwh, "select load_id, count(*) from staging.user_order_log "
