@@ -21,7 +21,9 @@ import pytest
 
 from sales_mart import airflow_ui, localstack
 
-pytestmark = pytest.mark.slow
+# `make test` (two pytest-xdist workers) runs the modules that start Airflow's own processes or
+# the demo on one worker, one after another, while the other worker runs the rest.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]
 
 
 def api(port, method, path, token=None, body=None):
