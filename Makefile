@@ -72,10 +72,12 @@ plpgsql-check: venv pg-up
 	status=$$?; psql "$(PG_ADMIN_URL)/postgres" -q -c "drop database if exists $$db with (force)"; \
 	exit $$status
 
-# Two pytest-xdist workers (tests of one xdist_group on one worker): the tests wait on PostgreSQL, Airflow and the HTTP
-# and SMTP stand-ins as much as they compute, so two overlap well even on two cores. Each worker
-# has its own databases, Airflow home and ports (tests/conftest.py); PYTEST_WORKERS=0 runs all
-# in one process. The 15 slowest tests are listed at the end, to keep an eye on them.
+# Two pytest-xdist workers: the tests wait on PostgreSQL, Airflow and the HTTP and SMTP stand-ins
+# as much as they compute, so two overlap well even on two cores. The modules that start
+# Airflow's own processes or the demo (xdist_group "airflow-processes") run on one worker, one
+# after another, not against each other. Each worker has its own databases, Airflow home and
+# ports (tests/conftest.py); PYTEST_WORKERS=0 runs all in one process. The 15 slowest tests are
+# listed at the end, to keep an eye on them.
 PYTEST_WORKERS ?= 2
 test: venv pg-up lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15

@@ -34,6 +34,11 @@ os.environ.update({
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
     "AIRFLOW__API__BASE_URL": "http://localhost:8080",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    # dag.test() writes the DAG it runs to the metadata DB, but not within 30 s (the default) of
+    # the last write of that DAG: a DAG parsed again with other settings (test_freshness.py's
+    # deadline alert) would run as the old version, without its deadline, when its test comes
+    # soon after another DAG test (as on a pytest-xdist worker).
+    "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
 })
 # --- end of the Airflow block ---------------------------------------------------------------
 

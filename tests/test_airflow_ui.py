@@ -21,10 +21,9 @@ import pytest
 
 from sales_mart import airflow_ui, localstack
 
-# Both start a whole Airflow (standalone, or Celery with two workers) as subprocesses: on
-# two cores, one at a time (one xdist worker; `make test` runs --dist loadgroup). Run side
-# by side, the UI's clean stop took longer than its 90 s limit.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("whole_airflow")]
+# `make test` (two pytest-xdist workers) runs the modules that start Airflow's own processes or
+# the demo on one worker, one after another, while the other worker runs the rest.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]
 
 
 def api(port, method, path, token=None, body=None):

@@ -20,7 +20,9 @@ from reference import final_rows, retention
 
 from sales_mart import config, demo, localstack, warehouse
 
-pytestmark = pytest.mark.slow
+# `make test` (two pytest-xdist workers) runs the modules that start Airflow's own processes or
+# the demo on one worker, one after another, while the other worker runs the rest.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]
 
 FIRST_DAY = "2024-03-04"  # Monday of ISO week 2024-10; the history covers the 23 days before
 # What must never reach a newcomer's screen (or the demo's Airflow log): any warning, any

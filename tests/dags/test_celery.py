@@ -25,10 +25,9 @@ import pytest
 from conftest import ALERT_TO, DAGS_DIR, DAYS, FIRST_DAY, REPO, _free_port, dwh_connection
 from orders import mart_dump
 
-# Both start a whole Airflow (standalone, or Celery with two workers) as subprocesses: on
-# two cores, one at a time (one xdist worker; `make test` runs --dist loadgroup). Run side
-# by side, the UI's clean stop took longer than its 90 s limit.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("whole_airflow")]
+# `make test` (two pytest-xdist workers) runs the modules that start Airflow's own processes or
+# the demo on one worker, one after another, while the other worker runs the rest.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow-processes")]
 
 REDIS = "redis://127.0.0.1:6379/0"
 PG = "postgres@127.0.0.1:5432"
