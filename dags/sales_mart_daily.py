@@ -5,8 +5,8 @@ Loads one day's order increment from the report API into the retention mart (SPE
 
 For the run's logical date `ds`:
 
-1. `generate_report` → `wait_for_report` (a sensor in reschedule mode: it holds no worker
-   slot while the report is RUNNING) → `get_increment` (report API, connection `sales_api`;
+1. `generate_report` → `wait_for_report` (a sensor in poke mode: one try that polls the
+   report, 1 s then up to 5 s apart, while it is RUNNING) → `get_increment` (report API, connection `sales_api`;
    `NOT FOUND` fails the run with the API's reason and says to use `sales_mart_history`);
 2. `download`: the day's `user_order_log_inc` into the landing folder
    (Variable `sales_mart_landing_dir`), kept as `increments/user_order_log_inc_<ds>_<sha256>.csv`;

@@ -238,17 +238,23 @@ def request_report() -> str:
 
 
 def report_sensor_args() -> dict[str, Any]:
-    """``wait_for_report`` is a sensor in reschedule mode: each poke is one ``GET /get_report``
-    and between pokes the task gives its worker slot back. It pokes right after the report
-    request; while the report is RUNNING it waits 1 s, 1 s, 2-3 s, then
-    ``SALES_MART_POLL_INTERVAL`` (seconds, default 5) each time (Airflow's sensor backoff from
-    1 s, ``max_wait`` the interval; an interval of 1 s or less is used as is, without backoff).
-    So a quick report is picked up within a second or two, and a slow one (a minute on the real
-    service) costs about one poke per interval. ``SALES_MART_REPORT_DEADLINE`` (seconds,
-    default 900) until the sensor fails (no retry)."""
+    """``wait_for_report`` is a sensor in poke mode: one try that pokes ``GET /get_report``
+    right after the report request and, while the report is RUNNING, sleeps 1 s, 1 s, 2-3 s,
+    then ``SALES_MART_POLL_INTERVAL`` (seconds, default 5) between pokes (Airflow's sensor
+    backoff from 1 s, ``max_wait`` the interval; an interval of 1 s or less is used as is,
+    without backoff). So a quick report is picked up within a second or two, and a slow one (a
+    minute on the real service) costs about one poke per interval. ``SALES_MART_REPORT_DEADLINE``
+    (seconds, default 900) until the sensor fails (no retry).
+
+    Not reschedule mode, although that gives the worker slot back between pokes: on Airflow 3.3
+    a rescheduled sensor is sometimes failed when the executor's "success" for one poke reaches
+    the scheduler after the next poke was queued, both pokes having the same try number
+    (apache/airflow#71172, fix proposed in #71194). With waits of seconds that race is common
+    (a run in four failed so under load here). Poke mode holds one slot for the report's minute,
+    and the task instance stays running, so there is no late event to mistake."""
     interval = _env_float("SALES_MART_POLL_INTERVAL", 5)
     return {
-        "mode": "reschedule",
+        "mode": "poke",
         "poke_interval": min(interval, 1.0),
         "max_wait": interval,
         "exponential_backoff": interval > 1,

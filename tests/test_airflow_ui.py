@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -66,6 +67,21 @@ def api_when_ready(port, path, token, ready, timeout=120):
         if time.monotonic() > deadline:
             pytest.fail(f"{path} not ready within {timeout} s: {answer}")
         time.sleep(2)
+
+
+def failed_tasks(port, token, tmp_path, run_id) -> str:
+    """What a failed run's tasks say: each task's state and the end of its last try's log."""
+    path = f"/api/v2/dags/sales_mart_history/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
+    report = []
+    for task in api(port, "GET", path, token)["task_instances"]:
+        report.append(f"{task['task_id']}: {task['state']} (try {task['try_number']})")
+        if task["state"] not in ("success", "skipped"):
+            logs = sorted(glob.glob(str(tmp_path / "var" / "airflow-ui" / "logs" /
+                                        "dag_id=sales_mart_history" / "run_id=*" /
+                                        f"task_id={task['task_id']}" / "*.log")))
+            report += [f"  {line}" for log in logs[-1:]
+                       for line in open(log).read().splitlines()[-30:]]
+    return "\n".join(report)
 
 
 def launcher_env(url, tmp_path, **extra):
@@ -121,10 +137,21 @@ def test_airflow_ui_lists_dags_runs_a_dag_and_stops_cleanly(fresh_warehouse, tmp
             time.sleep(3)
             state = api(port, "GET", f"/api/v2/dags/sales_mart_history/dagRuns/{run['dag_run_id']}",
                         token)["state"]
-        assert state == "success"
+        assert state == "success", failed_tasks(port, token, tmp_path, run["dag_run_id"])
     finally:
+        # A stop that overruns is reported after, not raised here: that would hide a failure
+        # already raised above (the run's own, with its tasks' logs).
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=90)
+        try:
+            rest, _ = proc.communicate(timeout=90)
+            overran = False
+        except subprocess.TimeoutExpired:
+            if pgid:
+                os.killpg(pgid, signal.SIGKILL)
+            proc.kill()
+            rest, _ = proc.communicate()
+            overran = True
+    assert not overran, "make airflow did not stop within 90 s of Ctrl-C:\n" + rest[-3000:]
     screen = "".join(lines) + rest
     assert not re.search(r"warn|traceback", screen, re.IGNORECASE), screen
     log = (tmp_path / "var" / "airflow-ui" / "standalone.log").read_text()

@@ -58,8 +58,8 @@ def test_daily_dag_shape(dagbag):
     assert _in_order(dag) == DAILY_TASKS
     for task in dag.tasks:
         assert task.on_failure_callback, task.task_id
-        if task.task_id == "wait_for_report":  # a sensor that gives its slot back
-            assert task.mode == "reschedule" and task.poke_interval == 0.2
+        if task.task_id == "wait_for_report":  # poke mode: docs/airflow.md, "Why the sensor pokes"
+            assert task.mode == "poke" and task.poke_interval == 0.2
             assert task.timeout == 30 and not task.exponential_backoff and task.retries == 0
         elif task.task_id in API_TASKS:
             assert task.retries == 2 and task.retry_exponential_backoff
@@ -83,13 +83,12 @@ def test_history_dag_shape(dagbag):
 
 
 def _sensor_waits(sensor, until: float) -> list[float]:
-    """The waits between pokes of a reschedule-mode sensor whose report stays RUNNING for
-    `until` seconds: what BaseSensorOperator.execute asks after each poke (elapsed time since
-    the first poke, as the first reschedule's date gives it)."""
+    """The waits between pokes of a poke-mode sensor whose report stays RUNNING for `until`
+    seconds: what BaseSensorOperator.execute sleeps after each poke (its poke count and the
+    time since its first poke)."""
     elapsed, waits = 0.0, []
     while elapsed < until and len(waits) < 100:
-        waits.append(sensor._get_next_poke_interval(datetime(2024, 3, 4, tzinfo=UTC),
-                                                    lambda now=elapsed: now, len(waits) + 1))
+        waits.append(sensor._get_next_poke_interval(0.0, lambda now=elapsed: now, len(waits) + 1))
         elapsed += waits[-1]
     return waits
 
@@ -106,7 +105,7 @@ def test_report_sensor_pokes_again_soon_then_at_the_poll_interval(monkeypatch):
 
     monkeypatch.delenv("SALES_MART_POLL_INTERVAL")
     monkeypatch.setenv("SALES_MART_REPORT_DEADLINE", "900")  # the session's is 30 s
-    assert sensor().mode == "reschedule" and sensor().retries == 0
+    assert sensor().mode == "poke" and sensor().retries == 0
     waits = _sensor_waits(sensor(), 60)
     assert waits[:2] == [1, 1] and waits == sorted(waits) and max(waits) == 5
     assert len(waits) < 20  # 60 s of RUNNING: about 15 pokes
