@@ -390,8 +390,8 @@ def main(argv=None) -> int:
 
             from sales_mart.sandbox.server import run_in_thread
 
-            # Reports ready at the first poll: a RUNNING answer would make wait_for_report
-            # reschedule, and dag.test warns ("No tasks to run") every second while it waits.
+            # Reports ready at the first poll: the demo shows the days, not the wait for them
+            # (the tests and `make airflow` have the sandbox answer RUNNING first).
             sandbox = run_in_thread(
                 api_key=DEMO_KEY, seed=args.seed, rows_per_day=args.rows_per_day,
                 start_date=days[0], end_date=days[-1], running_polls=0,
