@@ -12,6 +12,7 @@ hand passes the same COPY, procedures and data-quality checks as one the DAG dow
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import logging
@@ -189,11 +190,40 @@ def migrate(url: str) -> None:
         log.info("dbmate: %s", line)
 
 
+# Two upgrades at once on one server collide: on creating the database, on dbmate's own table
+# and types, on re-created procedures, and (across databases) on the cluster-wide roles the
+# migrations grant. So an upgrade holds this advisory lock from start to end, taken on the
+# `postgres` database (advisory locks belong to one database; ensure_database connects there
+# already); the second waits for the first, then finds nothing left to do.
+UPGRADE_LOCK = 7_314_201_127  # tests/conftest.py's MIGRATIONS_LOCK is ...126
+
+
+@contextlib.contextmanager
+def upgrade_lock(url: str):
+    conn = connect(url, dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_try_advisory_lock(%s)", (UPGRADE_LOCK,))
+            if not cur.fetchone()[0]:
+                log.info("another sales-mart db upgrade is running on this server; waiting for it")
+                cur.execute("select pg_advisory_lock(%s)", (UPGRADE_LOCK,))
+        yield
+    finally:
+        conn.close()  # ends the session, so releases the lock
+
+
 def upgrade(url: str | None = None) -> UpgradeReport:
     """Migrations, then every procedure (re-applied), then views whose file changed or whose
     view is missing (a rebuilt base view drops the views built on it), in file-name order;
-    when any view was rebuilt, the retention tables are rebuilt from the facts."""
+    when any view was rebuilt, the retention tables are rebuilt from the facts. One upgrade at
+    a time per server (``upgrade_lock``)."""
     url = url or config.dwh_url()
+    with upgrade_lock(url):
+        return _upgrade(url)
+
+
+def _upgrade(url: str) -> UpgradeReport:
     created = ensure_database(url)
     migrate(url)
     procedures = sorted((config.DB_DIR / "procedures").glob("*.sql"))

@@ -53,8 +53,10 @@ def _url(dbname: str) -> str:
 # Roles are cluster-wide, and the migrations create some when missing (and drop one again):
 # two full runs of the migrations at once on one server can collide, as `make test`'s two
 # workers (pytest-xdist; each has its own databases, named by its process id) would when each
-# prepares its template. A test that migrates a new database holds this advisory lock (taken
-# on the `postgres` database, since advisory locks belong to one database).
+# prepares its template. `warehouse.upgrade` holds a lock of its own for that
+# (warehouse.UPGRADE_LOCK); a test that runs `warehouse.migrate` by itself, or several upgrades,
+# holds this advisory lock too (taken on the `postgres` database, since advisory locks belong
+# to one database; always before the upgrade's, so the two never wait on each other in a cycle).
 MIGRATIONS_LOCK = 7_314_201_126  # any number no other code here uses
 
 

@@ -80,6 +80,38 @@ def test_upgrade_command_creates_a_missing_database(fresh_warehouse, migrations_
         admin.close()
 
 
+def test_two_upgrades_at_once_both_succeed_and_migrate_once(fresh_warehouse, migrations_lock):
+    """Two `sales-mart db upgrade` started together on a missing database (two deploys, or
+    `make airflow` beside `make demo`): the second waits for the first, then has nothing left
+    to do. Without the upgrade's lock one of them failed, on creating the database or on
+    dbmate's table, in 3 runs of 3."""
+    dbname = f"sales_mart_twice_{os.getpid()}"
+    url = fresh_warehouse().rsplit("/", 1)[0] + f"/{dbname}"
+    admin = warehouse.connect(url, dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"drop database if exists {dbname}")
+    try:
+        env = {**os.environ, "SALES_DWH_URL": url}
+        both = [subprocess.Popen([*SALES_MART, "db", "upgrade"], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for _ in range(2)]
+        done = [(p.wait(timeout=300), *p.communicate()) for p in both]
+        assert [status for status, _, _ in done] == [0, 0], done
+        creators = [out for _, out, _ in done if "created database" in out]
+        others = [out for _, out, _ in done if "created database" not in out]
+        assert len(creators) == 1 and len(others) == 1, done
+        assert "views rebuilt: none" in others[0]  # the second found the first's work done
+        migrations = len(list((config.DB_DIR / "migrations").glob("*.sql")))
+        conn = warehouse.connect(url)
+        try:
+            assert fetch(conn, "select count(*) from public.schema_migrations") == [(migrations,)]
+        finally:
+            conn.close()
+    finally:
+        admin.cursor().execute(f"drop database if exists {dbname} with (force)")
+        admin.close()
+
+
 def run_load(*args):
     return subprocess.run([*SALES_MART, "load", *map(str, args)], capture_output=True, text=True,
                           check=False, env=dict(os.environ))
