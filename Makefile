@@ -78,8 +78,9 @@ plpgsql-check: venv pg-up
 # after another, not against each other. Each worker has its own databases, Airflow home and
 # ports (tests/conftest.py); PYTEST_WORKERS=0 runs all in one process. The 15 slowest tests are
 # listed at the end, to keep an eye on them.
-# One process by default: with two workers `make airflow`'s UI test overran its clean-stop
-# limit in 2 of 3 clean-clone runs on the 2-core machine; PYTEST_WORKERS=2 is ~2x faster.
+# One process by default, the plainest run (pytest 254 s on a clean clone of the 2-core
+# machine); PYTEST_WORKERS=2 passed there too, in 164 s. (The UI test's failures with two
+# workers were a sensor race in Airflow, since avoided: docs/airflow.md, "Why the sensor pokes".)
 PYTEST_WORKERS ?= 0
 test: venv pg-up lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
