@@ -2,8 +2,8 @@
 
 Checks first that the UI's port and the ports of Airflow's own log servers are free and distinct,
 then starts (or reuses) the warehouse, the sandbox report API and an SMTP sink, then `airflow
-standalone` with connections pointing at them, parallelism 4 and the daily DAG catching up over
-the sandbox's last seven days. Prints the login. Ctrl-C (or SIGTERM) stops Airflow and every
+standalone` with connections pointing at them, its metadata in PostgreSQL beside the warehouse,
+parallelism 4 and the daily DAG catching up over the sandbox's last seven days. Prints the login. Ctrl-C (or SIGTERM) stops Airflow and every
 process it started, then the rest. An expected failure (no PostgreSQL, a port taken, Airflow
 exiting or not answering) is one line saying what and what to do, and exit status 1.
 
@@ -25,6 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
@@ -176,6 +177,19 @@ def stop_group(proc: subprocess.Popen, grace: float = 30) -> None:
         proc.wait(timeout=10)
 
 
+def metadata_database(dwh_url: str) -> str:
+    """Airflow's metadata database for `make airflow`, as a SQLAlchemy URL:
+    ``<warehouse database>_airflow`` on the warehouse's server, created when missing (kept
+    across starts, as the Airflow home is). Not SQLite: the scheduler, the API server and the
+    task processes write to it at once, and SQLite has one writer at a time; a CI run's trigger
+    of the history DAG failed with HTTP 500 after SQLite's 5 s busy wait, its INSERT and
+    a task's update each waiting on the other."""
+    parts = urlsplit(dwh_url)
+    name = f"{parts.path.lstrip('/') or 'postgres'}_airflow"
+    warehouse.ensure_database(urlunsplit(parts._replace(path=f"/{name}")))
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2", path=f"/{name}"))
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -212,6 +226,7 @@ def main(argv=None) -> int:
                 smtp_port=smtp.port, landing_dir=localstack.VAR_DIR / "landing",
                 start_date=first_day.isoformat(),
             ),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_database(url),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(args.port),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{args.port}",

@@ -138,6 +138,7 @@ def fresh_warehouse(postgresql_noproc):
     admin = psycopg2.connect(_url("postgres"))
     admin.autocommit = True
     with admin.cursor() as cur:
-        for name in made:
+        for name in made:  # and the Airflow metadata database `make airflow` puts beside it
             cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(f'drop database if exists "{name}_airflow" with (force)')
     admin.close()

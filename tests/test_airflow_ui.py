@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import psycopg2
 import pytest
 
 from sales_mart import airflow_ui, localstack
@@ -101,7 +102,8 @@ FIXED_WARNINGS = re.compile(
 
 def test_airflow_ui_lists_dags_runs_a_dag_and_stops_cleanly(fresh_warehouse, tmp_path):
     port = localstack.free_port()
-    env = launcher_env(fresh_warehouse(), tmp_path)
+    url = fresh_warehouse()
+    env = launcher_env(url, tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sales_mart.airflow_ui", "--port", str(port), "--rows-per-day", "120"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -157,6 +159,15 @@ def test_airflow_ui_lists_dags_runs_a_dag_and_stops_cleanly(fresh_warehouse, tmp
     log = (tmp_path / "var" / "airflow-ui" / "standalone.log").read_text()
     assert "sales_mart_history" in log and "sales_mart_daily" in log  # tasks ran and logged
     assert not FIXED_WARNINGS.findall(log)
+    # Airflow's metadata is in PostgreSQL beside the warehouse, not SQLite (airflow_ui.py)
+    assert not (tmp_path / "var" / "airflow-ui" / "airflow.db").exists()
+    conn = psycopg2.connect(url + "_airflow")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select state from dag_run where run_id = %s", (run["dag_run_id"],))
+            assert cur.fetchall() == [("success",)]
+    finally:
+        conn.close()
     assert pgid is not None
     deadline = time.monotonic() + 30
     while live_group_members(pgid) and time.monotonic() < deadline:
