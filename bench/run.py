@@ -294,15 +294,21 @@ def server_version(base_url: str) -> str:
     return version
 
 
+def _loads(loads) -> str:
+    return " ".join(f"{x:.2f}" for x in loads) if loads else "not recorded"
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [
         "# Benchmarks",
         "",
         f"Written by `{report['command']}` on {report['date']} ({m['cores']} cores, "
-        f"{m['python']}, PostgreSQL {m['postgresql']}, {m['platform']}). Other sessions ran "
-        "tests on the same 2 cores, so every time is set against a raw `COPY` of the same file "
-        f"measured in the same run (median of {report['copy_runs']}). Rows per day: "
+        f"{m['python']}, PostgreSQL {m['postgresql']}, {m['platform']}). Load average (1, 5, "
+        f"15 min) {_loads(m.get('load_average_at_start'))} at the start and "
+        f"{_loads(m.get('load_average_at_end'))} at the end: other work on the machine slows "
+        "every step, so every time is set against a raw `COPY` of the same file measured in the "
+        f"same run (median of {report['copy_runs']}). Rows per day: "
         f"{report['rows_per_day']:,}. Peak RSS of the Python process that ran every load: "
         f"{report['peak_rss_mb']} MB.",
         "",
@@ -368,12 +374,14 @@ def main() -> None:
         "rows_per_day": args.rows_per_day,
         "copy_runs": args.copy_runs,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                    "postgresql": server_version(base_url), "platform": platform.platform()},
+                    "postgresql": server_version(base_url), "platform": platform.platform(),
+                    "load_average_at_start": os.getloadavg()},
         "shapes": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
         for shape in args.shapes.split(","):
             run_shape(base_url, shape, args, Path(tmp), report)
+    report["machine"]["load_average_at_end"] = os.getloadavg()
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(f"peak RSS of this process: {report['peak_rss_mb']} MB")
     results = Path(args.results)
