@@ -3,9 +3,10 @@
 Checks first that the UI's port and the ports of Airflow's own log servers are free and distinct,
 then starts (or reuses) the warehouse, the sandbox report API and an SMTP sink, then `airflow
 standalone` with connections pointing at them, its metadata in PostgreSQL beside the warehouse,
-parallelism 4 and the daily DAG catching up over the sandbox's last seven days. Prints the login. Ctrl-C (or SIGTERM) stops Airflow and every
-process it started, then the rest. An expected failure (no PostgreSQL, a port taken, Airflow
-exiting or not answering) is one line saying what and what to do, and exit status 1.
+parallelism 4 and the daily DAG catching up over the sandbox's last seven days. Prints the
+login. Ctrl-C (or SIGTERM) stops Airflow and every process it started, then the rest. An
+expected failure (no PostgreSQL, a port taken, Airflow exiting or not answering) is one line
+saying what and what to do, and exit status 1.
 
     python -m sales_mart.airflow_ui [--port 8080] [--rows-per-day 1000] [--seed 42]
 """
@@ -224,9 +225,8 @@ def main(argv=None) -> int:
             **localstack.airflow_environment(
                 home=home, dwh_url=url, api_base_url=sandbox.base_url, api_key=API_KEY,
                 smtp_port=smtp.port, landing_dir=localstack.VAR_DIR / "landing",
-                start_date=first_day.isoformat(),
+                start_date=first_day.isoformat(), metadata_url=metadata_database(url),
             ),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_database(url),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(args.port),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{args.port}",

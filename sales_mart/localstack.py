@@ -163,12 +163,15 @@ def airflow_environment(
     landing_dir: Path,
     start_date: str,
     alert_email: str = "data-team@localhost",
+    metadata_url: str | None = None,
 ) -> dict[str, str]:
-    """AIRFLOW_* settings, connections and variables pointing the DAGs at local services."""
+    """AIRFLOW_* settings, connections and variables pointing the DAGs at local services.
+    Airflow's metadata in ``metadata_url``, by default SQLite in ``home`` (enough for
+    `dag.test`, which alone writes to it)."""
     dwh = urlsplit(dwh_url)
     return {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url or f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__DAGS_FOLDER": str(config.PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

@@ -77,11 +77,10 @@ def failed_tasks(port, token, tmp_path, run_id) -> str:
     for task in api(port, "GET", path, token)["task_instances"]:
         report.append(f"{task['task_id']}: {task['state']} (try {task['try_number']})")
         if task["state"] not in ("success", "skipped"):
-            logs = sorted(glob.glob(str(tmp_path / "var" / "airflow-ui" / "logs" /
-                                        "dag_id=sales_mart_history" / "run_id=*" /
-                                        f"task_id={task['task_id']}" / "*.log")))
+            logs = sorted((tmp_path / "var" / "airflow-ui" / "logs" / "dag_id=sales_mart_history")
+                          .glob(f"run_id=*/task_id={task['task_id']}/*.log"))
             report += [f"  {line}" for log in logs[-1:]
-                       for line in open(log).read().splitlines()[-30:]]
+                       for line in log.read_text().splitlines()[-30:]]
     return "\n".join(report)
 
 
