@@ -272,7 +272,7 @@ PLANTED = {
         "from staging.user_order_log order by 1 desc, 2 limit 1); return null;",
         "read 5 = loaded 5"),
     "net_revenue_reconciles": (
-        "mart.f_sales", "before insert for each row",
+        "mart.f_sales", "before insert or update for each row",
         "new.payment_amount := new.payment_amount + 0.01; return new;",
         "staging net revenue 500.00 over 5 rows; mart 500.05 over 5 rows; rows that differ: 5"),
 }

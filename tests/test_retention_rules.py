@@ -186,10 +186,10 @@ SPEC_COLUMNS = [
     ("period_name", "text"), ("period_id", "integer"), ("week_start", "date"),
     ("item_id", "integer"), ("item_name", "text"),
     ("new_customers_count", "bigint"), ("returning_customers_count", "bigint"),
-    ("refunded_customer_count", "bigint"), ("new_customers_revenue", "numeric(16,2)"),
-    ("returning_customers_revenue", "numeric(16,2)"), ("customers_refunded", "bigint"),
-    ("orders_count", "bigint"), ("refunded_amount", "numeric(16,2)"),
-    ("net_revenue", "numeric(16,2)"),
+    ("refunded_customer_count", "bigint"), ("new_customers_revenue", "numeric(24,2)"),
+    ("returning_customers_revenue", "numeric(24,2)"), ("customers_refunded", "bigint"),
+    ("orders_count", "bigint"), ("refunded_amount", "numeric(24,2)"),
+    ("net_revenue", "numeric(24,2)"),
 ]
 CITY_COLUMNS = [("city_id", "integer"), ("city_name", "text")]
 

@@ -27,9 +27,10 @@ as $$
         (select 'unknown column(s): ' || string_agg(h, ', ')
          from unnest(p_header) as h
          where h not in (select staging.order_file_columns())),
-        (select 'repeated column(s): ' || string_agg(distinct h, ', ')
-         from unnest(p_header) as h
-         group by () having count(*) > count(distinct h))
+        (select 'repeated column(s): ' || string_agg(r.h, ', ')
+         from (
+             select h from unnest(p_header) as h group by h having count(*) > 1
+         ) as r)
     ), '')
 $$;
 
@@ -51,9 +52,52 @@ as $$
     end
 $$;
 
+-- Who holds a lock on a relation, for a message that names what a statement waited for.
+create or replace function staging.lock_holders(p_relation regclass)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce(string_agg(distinct 'pid ' || l.pid || ' (' || coalesce(a.usename::text, '?')
+        || coalesce(', ' || nullif(a.application_name, ''), '') || ', ' || l.mode || ')', '; '),
+        'no session now')
+    from pg_catalog.pg_locks as l
+    left join pg_catalog.pg_stat_activity as a on a.pid = l.pid
+    where l.locktype = 'relation' and l.relation = p_relation and l.granted
+        and l.pid <> pg_catalog.pg_backend_pid()
+$$;
+
+-- Takes a table lock the pipeline serializes on; after lock_timeout, an error that names the
+-- table, what the lock is for and who holds it. Only roles that may write the table can take
+-- a lock that conflicts (LOCK TABLE beyond ACCESS SHARE needs UPDATE, DELETE or TRUNCATE).
+create or replace procedure staging.take_pipeline_lock(
+    p_relation regclass, p_mode text, p_purpose text
+)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if p_mode = 'share row exclusive' then
+        execute format('lock table %s in share row exclusive mode', p_relation);
+    else
+        execute format('lock table %s in share mode', p_relation);
+    end if;
+exception
+    when lock_not_available then
+        raise exception 'waited % (lock_timeout) for the % lock on %: held by %',
+            current_setting('lock_timeout'), p_purpose, p_relation,
+            staging.lock_holders(p_relation)
+            using errcode = 'lock_not_available',
+                  hint = 'Another load holds it (try again when it is done), or a session that '
+                      || 'should not: end it (pg_terminate_backend).';
+end
+$$;
+
 -- Opens a load: checks the header, journals the file, and makes the landing table's load_id
 -- default point at it for the COPY that follows in the same transaction. Loads are serialized
--- (transaction-scoped advisory lock) so a COPY's line sequence is contiguous.
+-- on the landing table (the copy lock, held to the end of the COPY's transaction) so a COPY's
+-- line sequence is contiguous. Runs as the tables' owner: the loader writes no journal row.
 create or replace function staging.start_load(
     p_source text,
     p_delivery_date date,
@@ -64,6 +108,8 @@ create or replace function staging.start_load(
 )
 returns bigint
 language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_problem text := staging.header_problem(p_header);
@@ -77,6 +123,10 @@ begin
                       || (select string_agg(c, ',') from staging.order_file_columns(true) as c)
                       || ' (id and status optional); fix the header and load it again.';
     end if;
+    if p_source is distinct from 'increment' and p_source is distinct from 'history' then
+        raise exception 'a load is an increment or history, not %', p_source
+            using errcode = 'invalid_parameter_value';
+    end if;
     if p_source = 'increment' and p_delivery_date is null then
         raise exception 'an increment needs its delivery date' using errcode = 'null_value_not_allowed';
     end if;
@@ -88,11 +138,11 @@ begin
             using errcode = 'invalid_datetime_format',
                   hint = 'Give the day the increment was delivered for (YYYY-MM-DD).';
     end if;
-    perform pg_advisory_xact_lock(hashtext('sales_mart.copy_landing'));
+    call staging.take_pipeline_lock('staging.user_order_inc', 'share row exclusive', 'copy');
     insert into staging.load_log (source, delivery_date, file_name, header, file_sha256, file_bytes)
     values (p_source, p_delivery_date, p_file_name, p_header, p_file_sha256, p_file_bytes)
     returning load_id into v_load_id;
-    perform set_config('sales_mart.load_id', v_load_id::text, true);
+    perform pg_catalog.set_config('sales_mart.load_id', v_load_id::text, true);
     return v_load_id;
 end
 $$;
@@ -109,6 +159,8 @@ create or replace function staging.refuse_file(
 )
 returns bigint
 language sql
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
     insert into staging.load_log (
         source, delivery_date, file_name, header, file_sha256, file_bytes,
@@ -126,6 +178,8 @@ $$;
 -- published (the mart holds it); the error is only noted.
 create or replace procedure staging.fail_load(p_load_id bigint, p_error text)
 language sql
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
     update staging.load_log
     set status = case when status = 'merged' then status else 'failed' end,

@@ -1,42 +1,139 @@
--- Publishing a load: the gates, the merge into the mart, the reconciliation and the refresh of
--- the retention tables (the ISO weeks the merge changed), in the caller's transaction: all of
--- it commits or none of it does.
+-- Publishing a load: the gates, the merge into the mart, the reconciliation and the upkeep of
+-- the retention tables, in the caller's transaction: all of it commits or none of it does.
 --
 -- The mart is a function of the published deliveries (staging.published_delivery): for every
--- uniq_id the load touches (delivered by it, or held by the mart from a delivery it replaces)
--- the winning row is recomputed over the rows of published deliveries only: the latest delivery
--- day, an increment before the full report on the same day. A load stopped by a gate or failed
--- at any later step is never published, so it is never eligible, whatever its dates; the
--- delivery it would have replaced stays published, untouched. So any set of days loaded in any
--- order, any number of times, gives the same mart. Dimensions take the names of their latest
--- eligible row; members left without facts go.
+-- uniq_id the mart holds the row of the latest-dated published delivery holding it, an
+-- increment before the full report on the same day. A load stopped by a gate or failed at any
+-- later step is never published, so it is never eligible, whatever its dates; the delivery it
+-- would have replaced stays published, untouched. So any set of days loaded in any order, any
+-- number of times, gives the same mart. Dimensions take the names of their latest eligible
+-- row; members left without facts go.
+--
+-- How (issue 15): the load's rows are read and set against the facts of their uniq_ids once,
+-- and each is inserted, updated, left or lost by rank; only what needs it takes the slow path
+-- (a uniq_id a re-delivery dropped, or holds on a lower day than its fact): its winner is
+-- recomputed over every eligible row. Every fact version removed or added goes to
+-- publish_work.fact_delta, from which the retention tables are kept (mart.apply_retention_delta).
+-- Runs as the mart's owner: the loader writes no fact, name, retention row, published delivery
+-- or load status but through here, after the gates.
 
 -- Earlier signatures, replaced by mart.publish_load and the ones below.
 drop procedure if exists mart.merge_dates(date, date);
 drop procedure if exists mart.merge_increment(date);
 drop procedure if exists mart.merge_load(bigint);
 
+-- The rows of mart.publish_work.member_name for members the load does not name: from every
+-- eligible row (a scan of staging, for the rare members a re-delivery dropped).
+create or replace procedure mart.name_uncovered_members()
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+    insert into publish_work.member_name (kind, id, name1, name2)
+    select distinct on (m.kind, m.id) m.kind, m.id, m.name1, m.name2
+    from staging.user_order_log as s
+    join staging.published_delivery as p
+        on p.load_id = s.load_id and p.source = s.source and p.delivery_date = s.delivery_date
+    cross join lateral (
+        values ('customer', s.customer_id, s.first_name, s.last_name),
+            ('item', s.item_id, s.item_name, null),
+            ('city', s.city_id, s.city_name, null)
+    ) as m (kind, id, name1, name2)
+    where (m.kind, m.id) in (
+        select o.kind, o.id from publish_work.old_member as o
+        where not exists (
+            select from publish_work.member_name as n where n.kind = o.kind and n.id = o.id
+        )
+    )
+    order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
+        s.uniq_id desc;
+$$;
+
+-- Writes the names of publish_work.member_name into the dimensions: new members and renamed
+-- ones only (an upsert locks every row it meets). Renamed items and cities are renamed in the
+-- retention tables too.
+create or replace procedure mart.write_member_names()
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+    insert into mart.d_customer as d (customer_id, first_name, last_name)
+    select n.id, n.name1, n.name2
+    from publish_work.member_name as n
+    left join mart.d_customer as c on c.customer_id = n.id
+    where n.kind = 'customer'
+        and (c.customer_id is null
+            or (c.first_name, c.last_name) is distinct from (n.name1, n.name2))
+    on conflict (customer_id) do update
+        set first_name = excluded.first_name, last_name = excluded.last_name;
+
+    with renamed as (
+        insert into mart.d_item as d (item_id, item_name)
+        select n.id, n.name1
+        from publish_work.member_name as n
+        left join mart.d_item as c on c.item_id = n.id
+        where n.kind = 'item' and (c.item_id is null or c.item_name is distinct from n.name1)
+        on conflict (item_id) do update set item_name = excluded.item_name
+        returning d.item_id, d.item_name
+    ),
+
+    by_item as (
+        update mart.customer_retention as r
+        set item_name = n.item_name
+        from renamed as n
+        where r.item_id = n.item_id and r.item_name is distinct from n.item_name
+    )
+
+    update mart.customer_retention_by_city as r
+    set item_name = n.item_name
+    from renamed as n
+    where r.item_id = n.item_id and r.item_name is distinct from n.item_name;
+
+    with renamed as (
+        insert into mart.d_city as d (city_id, city_name)
+        select n.id, n.name1
+        from publish_work.member_name as n
+        left join mart.d_city as c on c.city_id = n.id
+        where n.kind = 'city' and (c.city_id is null or c.city_name is distinct from n.name1)
+        on conflict (city_id) do update set city_name = excluded.city_name
+        returning d.city_id, d.city_name
+    )
+
+    update mart.customer_retention_by_city as r
+    set city_name = n.city_name
+    from renamed as n
+    where r.city_id = n.city_id and r.city_name is distinct from n.city_name;
+$$;
+
 create or replace procedure mart.publish_load(
     p_load_id bigint, p_max_reject_share numeric default 0.01
 )
 language plpgsql
--- Each statement reads one load's rows, not the mart: compiling its expressions (JIT, which
--- the big tables' costs would trigger) costs more than it saves.
+security definer
+set search_path = pg_catalog, pg_temp
+set work_mem = '256MB'  -- a day's rows hash in memory
+-- Each statement reads one load's rows: compiling its expressions costs more than it saves.
 set jit = off
 as $$
 declare
     v_load staging.load_log;
     v_failed record;
-    v_weeks integer[];
+    v_rank smallint;
+    v_replaced bigint[];
+    v_out_of_order boolean;
+    v_seen record;
+    v_contested bigint;
+    v_check text;
+    v_detail text;
 begin
     if p_max_reject_share is null or p_max_reject_share not between 0 and 1 then
         raise exception 'max reject share must be between 0 and 1, got %', p_max_reject_share
             using errcode = 'invalid_parameter_value';
     end if;
-    -- One publish at a time: two merges deciding winners of the same uniq_id must not interleave.
-    perform pg_advisory_xact_lock(hashtext('sales_mart.merge'));
+    -- One publish at a time: two merges deciding winners of the same uniq_id must not
+    -- interleave. A table lock only the owner can take (no other role may write the table).
+    call staging.take_pipeline_lock('staging.published_delivery', 'share row exclusive',
+        'publish');
 
-    select * into v_load from staging.load_log where load_id = p_load_id for update;
+    select * into v_load from staging.load_log as l where l.load_id = p_load_id for update;
     if not found then
         raise exception 'load % does not exist', p_load_id
             using hint = 'See staging.load_log; sales-mart load FILE starts a load.';
@@ -52,8 +149,8 @@ begin
                       || 'its days only once it passes every gate.';
     end if;
 
-    -- The gates again, inside the publishing transaction: nothing unchecked gets in, whoever
-    -- calls this.
+    -- The gates again, inside the publishing transaction (from the journal; the rows are
+    -- checked against it below, as they are read): nothing unchecked gets in, whoever calls.
     select g.check_name, g.detail into v_failed
     from staging.gate_results(p_load_id, p_max_reject_share) as g
     where not g.passed
@@ -66,338 +163,583 @@ begin
                       || 'say more.';
     end if;
 
-    -- The shapes of this procedure's temp tables, for plpgsql_check (`make lint`); no-ops here.
-    perform 'PRAGMA:TABLE: merge_load_row (like staging.user_order_log)';
-    perform 'PRAGMA:TABLE: publish_slice (source text, delivery_date date, source_rank smallint)';
-    perform 'PRAGMA:TABLE: publish_replaced (source text, delivery_date date, load_id bigint)';
-    perform 'PRAGMA:TABLE: publish_later (source text, delivery_date date, load_id bigint)';
-    perform 'PRAGMA:TABLE: merge_affected (uniq_id text, in_load boolean)';
-    perform 'PRAGMA:TABLE: merge_winner (like staging.user_order_log)';
-    perform 'PRAGMA:TABLE: merge_old_fact (like mart.f_sales)';
-    perform 'PRAGMA:TABLE: merge_dimension (kind text, id integer)';
-    perform 'PRAGMA:TABLE: merge_old_dimension (kind text, id integer)';
-    perform 'PRAGMA:TABLE: merge_uncovered (kind text, id integer)';
-    perform 'PRAGMA:TABLE: merge_name_row (customer_id integer, item_id integer, '
-        'city_id integer, first_name text, last_name text, item_name text, city_name text, '
-        'delivery_date date, source_rank smallint, date_time timestamp, uniq_id text)';
-    drop table if exists pg_temp.merge_load_row, pg_temp.publish_slice,
-        pg_temp.publish_replaced, pg_temp.publish_later, pg_temp.merge_affected,
-        pg_temp.merge_winner, pg_temp.merge_old_fact, pg_temp.merge_dimension,
-        pg_temp.merge_old_dimension, pg_temp.merge_uncovered, pg_temp.merge_name_row;
+    truncate publish_work.fact_delta, publish_work.contested, publish_work.member_name,
+        publish_work.old_member;
+    v_rank := case v_load.source when 'increment' then 2 else 1 end;
 
-    -- The load's rows, in a temp table with statistics (staging's are of earlier loads).
-    create temp table merge_load_row on commit drop as
-    select s.* from staging.user_order_log as s where s.load_id = p_load_id;
-    analyze merge_load_row;
-
-    -- The (source, day) deliveries this load makes, and the published loads it replaces.
-    create temp table publish_slice on commit drop as
-    select distinct r.source, r.delivery_date, r.source_rank from merge_load_row as r;
-    analyze publish_slice;  -- a day or a few: read the mart's facts of them by index
-
-    create temp table publish_replaced on commit drop as
-    select p.source, p.delivery_date, p.load_id
+    -- The (source, day) deliveries this load makes become its; the loads it replaces are
+    -- superseded when no published day is left to them.
+    select array_agg(p.load_id) into v_replaced
     from staging.published_delivery as p
-    join publish_slice as d on d.source = p.source and d.delivery_date = p.delivery_date;
-
+    where p.source = v_load.source and p.delivery_date = any(v_load.delivery_days)
+        and p.load_id <> p_load_id;
     insert into staging.published_delivery as p (source, delivery_date, load_id)
-    select d.source, d.delivery_date, p_load_id from publish_slice as d
+    select v_load.source, d.day, p_load_id from unnest(v_load.delivery_days) as d (day)
     on conflict (source, delivery_date) do update
         set load_id = excluded.load_id, published_at = clock_timestamp();
-
-    -- Rows of replaced deliveries are no longer eligible; a load left with no published day
-    -- is superseded.
-    delete from staging.user_order_log as s
-    using publish_replaced as r
-    where s.load_id = r.load_id and s.source = r.source and s.delivery_date = r.delivery_date;
     update staging.load_log as l
     set status = 'superseded', finished_at = clock_timestamp()
-    where l.load_id in (select r.load_id from publish_replaced as r)
+    where l.load_id = any(v_replaced)
         and not exists (select from staging.published_delivery as p where p.load_id = l.load_id);
-
-    -- Published deliveries of other loads that rank after this load's first (source, day):
-    -- only their rows can beat this load's (every other eligible row ranks before it). Days
-    -- loaded in order leave none, so winners and names come from the load alone.
-    create temp table publish_later on commit drop as
-    select p.source, p.delivery_date, p.load_id
-    from staging.published_delivery as p
-    where p.load_id <> p_load_id
-        and (p.delivery_date, case p.source when 'increment' then 2 else 1 end) > (
-            select d.delivery_date, d.source_rank from publish_slice as d
-            order by d.delivery_date, d.source_rank limit 1
-        );
-    analyze publish_later;
-
-    -- Every uniq_id the load touches: delivered by it, or held by the mart from a delivery it
-    -- replaces (in_load false: those may win from any other published delivery).
-    create temp table merge_affected on commit drop as
-    select a.uniq_id, bool_or(a.in_load) as in_load
-    from (
-        select r.uniq_id, true as in_load from merge_load_row as r
-        union all
-        select f.uniq_id, false
-        from mart.f_sales as f
-        join publish_slice as d
-            on d.delivery_date = f.delivery_date and d.source = f.delivery_source
-    ) as a
-    group by a.uniq_id;
-    analyze merge_affected;
-
-    -- The winning row of every affected uniq_id: the latest delivery day, an increment before
-    -- the full report. Candidates: the load's rows, rows of later deliveries, and every
-    -- eligible row of a uniq_id the load does not deliver (a primary-key probe each).
-    create temp table merge_winner on commit drop as
-    select distinct on (c.uniq_id) c.*
-    from (
-        select r.* from merge_load_row as r
-        union all
-        select s.*
-        from publish_later as l
-        join staging.user_order_log as s
-            on s.load_id = l.load_id and s.source = l.source and s.delivery_date = l.delivery_date
-        join merge_affected as a on a.uniq_id = s.uniq_id
-        union all
-        select s.*
-        from merge_affected as a
-        join staging.user_order_log as s on s.uniq_id = a.uniq_id
-        join staging.published_delivery as p
-            on p.source = s.source and p.delivery_date = s.delivery_date and p.load_id = s.load_id
-        where not a.in_load
-    ) as c
-    order by c.uniq_id, c.delivery_date desc, c.source_rank desc;
-    analyze merge_winner;
-
-    -- The mart's facts of those uniq_ids before the merge, read once (from a big mart by
-    -- primary key): what changes, which weeks and which members they held.
-    create temp table merge_old_fact on commit drop as
-    select f.* from mart.f_sales as f where f.uniq_id in (select a.uniq_id from merge_affected as a);
-    analyze merge_old_fact;
-
-    -- The ISO weeks whose retention rows change: the old and the new week of every fact that
-    -- is inserted, changed or deleted below (a re-run of an unchanged day touches none).
-    select array_agg(distinct c.iso_period_id) into v_weeks
-    from merge_affected as a
-    left join merge_old_fact as f on f.uniq_id = a.uniq_id
-    left join merge_winner as w on w.uniq_id = a.uniq_id
-    cross join lateral (values (f.date_time::date), (w.date_time::date)) as d (day)
-    join mart.d_calendar as c on c.date_actual = d.day
-    where (f.date_time, f.customer_id, f.item_id, f.city_id, f.payment_amount, f.status)
-        is distinct from
-        (w.date_time, w.customer_id, w.item_id, w.city_id,
-            case w.status when 'refunded' then -w.payment_amount else w.payment_amount end,
-            w.status);
-
-    -- Every dimension member a winner uses, and those only replaced facts used: all are
-    -- renamed after their latest eligible row; the latter are deleted below if left without sales.
-    create temp table merge_dimension on commit drop as
-    select distinct m.kind, m.id
-    from merge_winner as w
-    cross join lateral (
-        values ('customer', w.customer_id), ('item', w.item_id), ('city', w.city_id)
-    ) as m (kind, id);
-
-    create temp table merge_old_dimension on commit drop as
-    select distinct m.kind, m.id
-    from merge_old_fact as f
-    cross join lateral (
-        values ('customer', f.customer_id), ('item', f.item_id), ('city', f.city_id)
-    ) as m (kind, id)
-    where not exists (select from merge_dimension as d where d.kind = m.kind and d.id = m.id);
-
-    -- A member's latest eligible row: from the load's rows and the later deliveries' rows when
-    -- the load has a row of it (every other eligible row ranks before the load's); otherwise
-    -- (rare: a re-delivery dropped it) from every eligible row, a scan of staging.
-    create temp table merge_name_row on commit drop as
-    select r.customer_id, r.item_id, r.city_id, r.first_name, r.last_name, r.item_name,
-        r.city_name, r.delivery_date, r.source_rank, r.date_time, r.uniq_id
-    from merge_load_row as r;
-    insert into merge_name_row
-    select s.customer_id, s.item_id, s.city_id, s.first_name, s.last_name, s.item_name,
-        s.city_name, s.delivery_date, s.source_rank, s.date_time, s.uniq_id
-    from publish_later as l
-    join staging.user_order_log as s
-        on s.load_id = l.load_id and s.source = l.source and s.delivery_date = l.delivery_date;
-
-    create temp table merge_uncovered on commit drop as
-    select m.kind, m.id
-    from (
-        select d.kind, d.id from merge_dimension as d
-        union all
-        select o.kind, o.id from merge_old_dimension as o
-    ) as m
-    where not exists (
-        select from merge_load_row as r
-        where m.kind = 'customer' and r.customer_id = m.id
-    ) and not exists (
-        select from merge_load_row as r
-        where m.kind = 'item' and r.item_id = m.id
-    ) and not exists (
-        select from merge_load_row as r
-        where m.kind = 'city' and r.city_id = m.id
-    );
-    if exists (select from merge_uncovered) then
-        insert into merge_name_row
-        select s.customer_id, s.item_id, s.city_id, s.first_name, s.last_name, s.item_name,
-            s.city_name, s.delivery_date, s.source_rank, s.date_time, s.uniq_id
-        from staging.user_order_log as s
-        join staging.published_delivery as p
-            on p.source = s.source and p.delivery_date = s.delivery_date
-                and p.load_id = s.load_id
+    -- Published deliveries ranking after this load's first day: only their rows can beat its
+    -- rows or names. Days loaded in order leave none.
+    v_out_of_order := exists (
+        select from staging.published_delivery as p
         where p.load_id <> p_load_id
-            and (
-                s.customer_id in (select u.id from merge_uncovered as u where u.kind = 'customer')
-                or s.item_id in (select u.id from merge_uncovered as u where u.kind = 'item')
-                or s.city_id in (select u.id from merge_uncovered as u where u.kind = 'city')
-            );
-    end if;
-    analyze merge_name_row;
+            and (p.delivery_date, case p.source when 'increment' then 2 else 1 end)
+            > (v_load.delivery_days[1], v_rank)
+    );
 
-    -- Only members that are new or renamed are written (an upsert locks every row it meets).
-    insert into mart.d_customer as d (customer_id, first_name, last_name)
-    select n.customer_id, n.first_name, n.last_name
-    from (
-        select distinct on (n.customer_id) n.customer_id, n.first_name, n.last_name
-        from merge_name_row as n
-        where n.customer_id in (
-            select m.id from merge_dimension as m where m.kind = 'customer'
-            union all
-            select m.id from merge_old_dimension as m where m.kind = 'customer'
-        )
-        order by n.customer_id, n.delivery_date desc, n.source_rank desc, n.date_time desc,
-            n.uniq_id desc
-    ) as n
-    left join mart.d_customer as c on c.customer_id = n.customer_id
-    where c.customer_id is null
-        or (c.first_name, c.last_name) is distinct from (n.first_name, n.last_name)
-    on conflict (customer_id) do update
-        set first_name = excluded.first_name, last_name = excluded.last_name
-        where (d.first_name, d.last_name) is distinct from (excluded.first_name, excluded.last_name);
+    -- Member names from the load's rows: a member with one name in the load takes it (one
+    -- hashed pass); one with several takes its latest row's, as does every member that a later
+    -- delivery names too (days loaded out of order).
+    insert into publish_work.member_name (kind, id, name1, name2)
+    with named as (
+        select m.kind, m.id, m.name1, m.name2
+        from staging.user_order_log as s
+        cross join lateral (
+            values ('customer', s.customer_id, s.first_name, s.last_name),
+                ('item', s.item_id, s.item_name, null),
+                ('city', s.city_id, s.city_name, null)
+        ) as m (kind, id, name1, name2)
+        where s.load_id = p_load_id
+        group by m.kind, m.id, m.name1, m.name2
+    ),
 
-    insert into mart.d_item as d (item_id, item_name)
-    select n.item_id, n.item_name
-    from (
-        select distinct on (n.item_id) n.item_id, n.item_name
-        from merge_name_row as n
-        where n.item_id in (
-            select m.id from merge_dimension as m where m.kind = 'item'
-            union all
-            select m.id from merge_old_dimension as m where m.kind = 'item'
-        )
-        order by n.item_id, n.delivery_date desc, n.source_rank desc, n.date_time desc,
-            n.uniq_id desc
-    ) as n
-    left join mart.d_item as c on c.item_id = n.item_id
-    where c.item_id is null or c.item_name is distinct from n.item_name
-    on conflict (item_id) do update
-        set item_name = excluded.item_name
-        where d.item_name is distinct from excluded.item_name;
-
-    insert into mart.d_city as d (city_id, city_name)
-    select n.city_id, n.city_name
-    from (
-        select distinct on (n.city_id) n.city_id, n.city_name
-        from merge_name_row as n
-        where n.city_id in (
-            select m.id from merge_dimension as m where m.kind = 'city'
-            union all
-            select m.id from merge_old_dimension as m where m.kind = 'city'
-        )
-        order by n.city_id, n.delivery_date desc, n.source_rank desc, n.date_time desc,
-            n.uniq_id desc
-    ) as n
-    left join mart.d_city as c on c.city_id = n.city_id
-    where c.city_id is null or c.city_name is distinct from n.city_name
-    on conflict (city_id) do update
-        set city_name = excluded.city_name
-        where d.city_name is distinct from excluded.city_name;
-
-    -- Facts, with their foreign keys checked as usual. Only new and changed facts are written
-    -- (an upsert locks every row it meets), so re-running a day costs little more than its
-    -- ingest.
-    insert into mart.f_sales as f (
-        uniq_id, date_id, date_time, customer_id, item_id, city_id, quantity, payment_amount,
-        status, delivery_date, delivery_source
+    renamed as (
+        select n.kind, n.id from named as n group by n.kind, n.id having count(*) > 1
     )
-    select n.*
+
+    select n.kind, n.id, n.name1, n.name2
+    from named as n
+    where not exists (select from renamed as r where r.kind = n.kind and r.id = n.id)
+    union all
+    select l.kind, l.id, l.name1, l.name2
     from (
+        select distinct on (m.kind, m.id) m.kind, m.id, m.name1, m.name2
+        from staging.user_order_log as s
+        cross join lateral (
+            values ('customer', s.customer_id, s.first_name, s.last_name),
+                ('item', s.item_id, s.item_name, null),
+                ('city', s.city_id, s.city_name, null)
+        ) as m (kind, id, name1, name2)
+        join renamed as r on r.kind = m.kind and r.id = m.id
+        where s.load_id = p_load_id
+        order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
+            s.uniq_id desc
+    ) as l;
+
+    if v_out_of_order then
+        with later as (
+            select distinct on (m.kind, m.id) m.kind, m.id, m.name1, m.name2
+            from staging.published_delivery as p
+            join staging.user_order_log as s
+                on s.load_id = p.load_id and s.source = p.source
+                    and s.delivery_date = p.delivery_date
+            cross join lateral (
+                values ('customer', s.customer_id, s.first_name, s.last_name),
+                    ('item', s.item_id, s.item_name, null),
+                    ('city', s.city_id, s.city_name, null)
+            ) as m (kind, id, name1, name2)
+            where p.load_id <> p_load_id
+                and (p.delivery_date, case p.source when 'increment' then 2 else 1 end)
+                > (v_load.delivery_days[1], v_rank)
+                and (m.kind, m.id) in (select n.kind, n.id from publish_work.member_name as n)
+            order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
+                s.uniq_id desc
+        ),
+
+        -- the load's latest row of each such member, to rank against the later rows
+        own as (
+            select distinct on (m.kind, m.id) m.kind, m.id, s.delivery_date, s.source_rank,
+                s.date_time, s.uniq_id
+            from staging.user_order_log as s
+            cross join lateral (
+                values ('customer', s.customer_id), ('item', s.item_id), ('city', s.city_id)
+            ) as m (kind, id)
+            where s.load_id = p_load_id
+                and (m.kind, m.id) in (select l.kind, l.id from later as l)
+            order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
+                s.uniq_id desc
+        ),
+
+        later_ranked as (
+            select distinct on (m.kind, m.id) m.kind, m.id, s.delivery_date, s.source_rank,
+                s.date_time, s.uniq_id
+            from staging.published_delivery as p
+            join staging.user_order_log as s
+                on s.load_id = p.load_id and s.source = p.source
+                    and s.delivery_date = p.delivery_date
+            cross join lateral (
+                values ('customer', s.customer_id), ('item', s.item_id), ('city', s.city_id)
+            ) as m (kind, id)
+            where p.load_id <> p_load_id
+                and (p.delivery_date, case p.source when 'increment' then 2 else 1 end)
+                > (v_load.delivery_days[1], v_rank)
+                and (m.kind, m.id) in (select l.kind, l.id from later as l)
+            order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
+                s.uniq_id desc
+        )
+
+        update publish_work.member_name as n
+        set name1 = l.name1, name2 = l.name2
+        from later as l
+        join later_ranked as lr on lr.kind = l.kind and lr.id = l.id
+        join own as o on o.kind = l.kind and o.id = l.id
+        where n.kind = l.kind and n.id = l.id
+            and (lr.delivery_date, lr.source_rank, lr.date_time, lr.uniq_id)
+            > (o.delivery_date, o.source_rank, o.date_time, o.uniq_id);
+    end if;
+    call mart.write_member_names();
+
+    -- The load's rows set against the facts of their uniq_ids, in one pass: each is inserted,
+    -- updated (it outranks the fact, or re-delivers the fact's day with other content), left as
+    -- it is (the same row again) or lost (a later delivery holds the uniq_id); a uniq_id whose
+    -- fact's day this load re-delivers while the load holds it only on an earlier day is
+    -- contested (its winner is recomputed below). The same pass checks the rows against what
+    -- the ingest journalled, and adds up what it wrote, for the reconciliation.
+    with candidate as (
         select
-            w.uniq_id,
-            (extract(year from w.date_time) * 10000 + extract(month from w.date_time) * 100
-                + extract(day from w.date_time))::integer as date_id,
-            w.date_time,
-            w.customer_id,
-            w.item_id,
-            w.city_id,
-            w.quantity,
-            case w.status when 'refunded' then -w.payment_amount else w.payment_amount end
+            s.uniq_id, s.delivery_date, s.source, s.source_rank, s.date_time, s.customer_id,
+            s.item_id, s.city_id, s.quantity, s.status, s.payment_amount as staged_amount,
+            (extract(year from s.date_time) * 10000 + extract(month from s.date_time) * 100
+                + extract(day from s.date_time))::integer as date_id,
+            case s.status when 'refunded' then -s.payment_amount else s.payment_amount end
                 as payment_amount,
-            w.status,
-            w.delivery_date,
-            w.source as delivery_source
-        from merge_winner as w
-    ) as n
-    left join merge_old_fact as o on o.uniq_id = n.uniq_id
-    where o.uniq_id is null
-        or (o.date_id, o.date_time, o.customer_id, o.item_id, o.city_id, o.quantity,
-            o.payment_amount, o.status, o.delivery_date, o.delivery_source)
-        is distinct from
-        (n.date_id, n.date_time, n.customer_id, n.item_id, n.city_id, n.quantity,
-            n.payment_amount, n.status, n.delivery_date, n.delivery_source)
-    on conflict (uniq_id) do update
-        set date_id = excluded.date_id,
-            date_time = excluded.date_time,
-            customer_id = excluded.customer_id,
-            item_id = excluded.item_id,
-            city_id = excluded.city_id,
-            quantity = excluded.quantity,
-            payment_amount = excluded.payment_amount,
-            status = excluded.status,
-            delivery_date = excluded.delivery_date,
-            delivery_source = excluded.delivery_source
-        where (f.date_id, f.date_time, f.customer_id, f.item_id, f.city_id, f.quantity,
-                f.payment_amount, f.status, f.delivery_date, f.delivery_source)
-            is distinct from
-            (excluded.date_id, excluded.date_time, excluded.customer_id, excluded.item_id,
-                excluded.city_id, excluded.quantity, excluded.payment_amount, excluded.status,
-                excluded.delivery_date, excluded.delivery_source);
+            -- a full report may hold a uniq_id on two days: its latest day is the load's row
+            v_load.source = 'increment' or not exists (
+                select from staging.user_order_log as b
+                where b.uniq_id = s.uniq_id and b.load_id = p_load_id
+                    and b.delivery_date > s.delivery_date
+            ) as latest_of_load,
+            s.carried_from_load_id
+        from staging.user_order_log as s
+        where s.load_id = p_load_id
+    ),
 
-    -- Lines that disappeared from a re-delivered day.
-    delete from mart.f_sales as f
-    using merge_old_fact as a
-    where f.uniq_id = a.uniq_id
-        and not exists (select from merge_winner as w where w.uniq_id = a.uniq_id);
+    judged as (
+        select
+            c.*,
+            f.uniq_id is not null as has_fact,
+            f.payment_amount as fact_amount,
+            f.customer_id as fact_customer_id,
+            f.item_id as fact_item_id,
+            f.city_id as fact_city_id,
+            f.date_id as fact_date_id,
+            f.status as fact_status,
+            case
+                -- a row breaking a rule is written nowhere; the publish fails below, naming it
+                when c.quantity < 1 or c.staged_amount < 0
+                    or c.staged_amount <> round(c.staged_amount, 2)
+                    or c.status not in ('shipped', 'refunded') then 'broken'
+                when not c.latest_of_load then 'lost'
+                when f.uniq_id is null then 'insert'
+                -- the fact's day is one this load re-delivers
+                when f.delivery_source = v_load.source
+                    and f.delivery_date = any(v_load.delivery_days) then
+                    case
+                        when f.delivery_date <> c.delivery_date then 'contested'
+                        when (f.date_id, f.date_time, f.customer_id, f.item_id, f.city_id,
+                                f.quantity, f.payment_amount, f.status)
+                            is distinct from
+                            (c.date_id, c.date_time, c.customer_id, c.item_id, c.city_id,
+                                c.quantity, c.payment_amount, c.status)
+                            then 'update'
+                        else 'same'
+                    end
+                when (c.delivery_date, c.source_rank)
+                    > (f.delivery_date, case f.delivery_source when 'increment' then 2 else 1 end)
+                    then 'update'
+                else 'lost'
+            end as action
+        from candidate as c
+        left join mart.f_sales as f on f.uniq_id = c.uniq_id
+    ),
 
-    delete from mart.d_customer as d
-    using merge_old_dimension as m
-    where m.kind = 'customer' and d.customer_id = m.id
-        and not exists (select from mart.f_sales as f where f.customer_id = d.customer_id);
-    delete from mart.d_item as d
-    using merge_old_dimension as m
-    where m.kind = 'item' and d.item_id = m.id
-        and not exists (select from mart.f_sales as f where f.item_id = d.item_id);
-    delete from mart.d_city as d
-    using merge_old_dimension as m
-    where m.kind = 'city' and d.city_id = m.id
-        and not exists (select from mart.f_sales as f where f.city_id = d.city_id);
+    inserted as (
+        insert into mart.f_sales (
+            uniq_id, date_id, date_time, customer_id, item_id, city_id, quantity,
+            payment_amount, status, delivery_date, delivery_source
+        )
+        select
+            j.uniq_id, j.date_id, j.date_time, j.customer_id, j.item_id, j.city_id,
+            j.quantity, j.payment_amount, j.status, j.delivery_date, j.source
+        from judged as j
+        where j.action = 'insert'
+        returning uniq_id, customer_id, date_id, item_id, city_id, quantity, payment_amount,
+            status
+    ),
 
-    -- The reconciliation is an assertion: a mismatch rolls the whole publish back.
-    select r.passed, r.detail into v_failed from mart.net_revenue_reconciles(p_load_id) as r;
-    if not v_failed.passed then
+    updated as (
+        update mart.f_sales as f
+        set date_id = j.date_id,
+            date_time = j.date_time,
+            customer_id = j.customer_id,
+            item_id = j.item_id,
+            city_id = j.city_id,
+            quantity = j.quantity,
+            payment_amount = j.payment_amount,
+            status = j.status,
+            delivery_date = j.delivery_date,
+            delivery_source = j.source
+        from judged as j
+        where j.action = 'update' and f.uniq_id = j.uniq_id
+        returning f.uniq_id, f.customer_id, f.date_id, f.item_id, f.city_id, f.quantity,
+            f.payment_amount, f.status, j.fact_customer_id, j.fact_date_id, j.fact_item_id,
+            j.fact_city_id, j.fact_status, j.fact_amount
+    ),
+
+    contested as (
+        insert into publish_work.contested (uniq_id)
+        select j.uniq_id from judged as j where j.action = 'contested'
+        returning uniq_id
+    ),
+
+    delta as (
+        insert into publish_work.fact_delta (
+            sign, customer_id, date_id, item_id, city_id, status, payment_amount
+        )
+        select 1, i.customer_id, i.date_id, i.item_id, i.city_id, i.status, i.payment_amount
+        from inserted as i
+        union all
+        select 1, u.customer_id, u.date_id, u.item_id, u.city_id, u.status, u.payment_amount
+        from updated as u
+        union all
+        select -1, u.fact_customer_id, u.fact_date_id, u.fact_item_id, u.fact_city_id,
+            u.fact_status, u.fact_amount
+        from updated as u
+        returning 1
+    ),
+
+    -- Members of replaced fact versions, and of rows that lost (named above like every member
+    -- of the load): deleted at the end when no fact uses them.
+    old_member as (
+        insert into publish_work.old_member (kind, id)
+        select distinct m.kind, m.id
+        from (
+            select u.fact_customer_id as customer_id, u.fact_item_id as item_id,
+                u.fact_city_id as city_id
+            from updated as u
+            union all
+            select j.customer_id, j.item_id, j.city_id from judged as j where j.action = 'lost'
+        ) as o
+        cross join lateral (
+            values ('customer', o.customer_id), ('item', o.item_id), ('city', o.city_id)
+        ) as m (kind, id)
+        returning 1
+    ),
+
+    -- what the pass wrote or kept, by the same measures as what it was asked to
+    kept as (
+        select i.uniq_id, i.customer_id, i.item_id, i.city_id, i.date_id, i.quantity,
+            i.payment_amount
+        from inserted as i
+        union all
+        select u.uniq_id, u.customer_id, u.item_id, u.city_id, u.date_id, u.quantity,
+            u.payment_amount
+        from updated as u
+        union all
+        select j.uniq_id, j.fact_customer_id, j.fact_item_id, j.fact_city_id, j.fact_date_id,
+            j.quantity, j.fact_amount
+        from judged as j
+        where j.action = 'same'
+    )
+
+    select
+        (select count(*) from judged as j where j.carried_from_load_id is null) as rows_seen,
+        (select count(*) from judged as j where j.action = 'broken') as rows_broken,
+        (select count(*) from (
+            select distinct j.customer_id from judged as j where j.carried_from_load_id is null
+        ) as c) as customers,
+        (select count(*) from judged as j
+         where j.carried_from_load_id is null and j.date_time::date <> j.delivery_date)
+            as rows_off_day,
+        (select count(*) from judged as j where j.action in ('insert', 'update', 'same'))
+            as won_n,
+        (select coalesce(sum(j.payment_amount), 0) from judged as j
+         where j.action in ('insert', 'update', 'same')) as won_net,
+        (select coalesce(sum(j.customer_id::bigint + 3 * j.item_id + 5 * j.city_id
+            + 7 * j.date_id::bigint + 11 * j.quantity), 0)
+         from judged as j where j.action in ('insert', 'update', 'same')) as won_sum,
+        (select count(*) from kept) as kept_n,
+        (select coalesce(sum(k.payment_amount), 0) from kept as k) as kept_net,
+        (select coalesce(sum(k.customer_id::bigint + 3 * k.item_id + 5 * k.city_id
+            + 7 * k.date_id::bigint + 11 * k.quantity), 0) from kept as k) as kept_sum,
+        (select count(*) from delta) as delta_n,
+        (select count(*) from contested) as contested_n,
+        (select count(*) from old_member) as old_member_n
+    into v_seen;
+
+    -- The rows as read against what the ingest journalled (and the gates passed on).
+    if v_seen.rows_seen <> v_load.rows_loaded then
+        v_check := 'rows_reconcile';
+        v_detail := 'read ' || v_load.rows_read || ' = loaded ' || v_load.rows_loaded
+            || ' + duplicate ' || v_load.rows_duplicate || ' + conflicting '
+            || v_load.rows_conflicting || ' + rejected ' || v_load.rows_rejected
+            || '; staging holds ' || v_seen.rows_seen || ' rows of the load';
+    elsif v_seen.rows_broken > 0 then
+        v_check := 'staged_rows_valid';
+        v_detail := 'rows breaking a rule: ' || v_seen.rows_broken || ' of ' || v_seen.rows_seen;
+    elsif v_seen.customers <> v_load.customers then
+        v_check := 'more_than_three_customers';
+        v_detail := 'distinct customers: ' || v_seen.customers || ' in staging, '
+            || v_load.customers || ' counted by the ingest';
+    elsif v_load.source = 'increment' and v_seen.rows_off_day <> v_load.rows_off_day then
+        v_check := 'rows_dated_on_delivery_day';
+        v_detail := 'rows dated off the delivery day: ' || v_seen.rows_off_day
+            || ' in staging, ' || v_load.rows_off_day || ' counted by the ingest';
+    end if;
+    if v_check is not null then
+        raise exception 'data-quality check % failed for load %: %', v_check, p_load_id, v_detail
+            using errcode = 'check_violation',
+                  hint = 'The staged rows differ from what the ingest counted; nothing was '
+                      || 'published. This is a bug, not bad data.';
+    end if;
+
+    -- The slow path: uniq_ids whose fact's day this load re-delivers without them (a line
+    -- dropped from the day), and the contested ones: their winner over every eligible row.
+    if v_replaced is not null then
+        insert into publish_work.contested (uniq_id)
+        select f.uniq_id
+        from mart.f_sales as f
+        where f.delivery_date = any(v_load.delivery_days) and f.delivery_source = v_load.source
+            and not exists (
+                select from staging.user_order_log as s
+                where s.uniq_id = f.uniq_id and s.load_id = p_load_id
+            )
+        on conflict (uniq_id) do nothing;
+
+        -- A re-delivered order whose line was rejected keeps its published row: the replaced
+        -- delivery's row is carried into this load (docs/RELIABILITY.md).
+        with carried as (
+            insert into staging.user_order_log (
+                source, delivery_date, uniq_id, load_id, line_no, date_time, city_id,
+                city_name, customer_id, first_name, last_name, item_id, item_name, quantity,
+                payment_amount, status, carried_from_load_id
+            )
+            select
+                r.source, r.delivery_date, r.uniq_id, p_load_id, r.line_no, r.date_time,
+                r.city_id, r.city_name, r.customer_id, r.first_name, r.last_name, r.item_id,
+                r.item_name, r.quantity, r.payment_amount, r.status, r.load_id
+            from publish_work.contested as c
+            join staging.user_order_log as r on r.uniq_id = c.uniq_id
+            where r.load_id = any(v_replaced) and r.source = v_load.source
+                and r.delivery_date = any(v_load.delivery_days)
+                and exists (
+                    select from staging.user_order_log_rejects as j
+                    where j.load_id = p_load_id and j.uniq_id = c.uniq_id
+                )
+                and not exists (
+                    select from staging.user_order_log as s
+                    where s.uniq_id = r.uniq_id and s.load_id = p_load_id
+                )
+            on conflict do nothing
+            returning 1
+        )
+
+        update staging.load_log
+        set rows_carried = (select count(*) from carried)
+        where load_id = p_load_id;
+    end if;
+
+    select count(*) into v_contested from publish_work.contested;
+    if v_contested > 0 then
+        call mart.settle_contested_facts();
+    end if;
+
+    -- Members whose facts went: named anew from every eligible row when the load does not
+    -- name them (a re-delivery dropped them), deleted when no fact uses them any more.
+    if exists (select from publish_work.old_member) then
+        call mart.name_uncovered_members();
+        call mart.write_member_names();
+    end if;
+
+    -- The reconciliation is an assertion: what the merge wrote or kept must be the load's
+    -- winning rows, row for row by count, net revenue and column sums; a mismatch rolls the
+    -- whole publish back, naming the rows that differ.
+    if (v_seen.won_n, v_seen.won_net, v_seen.won_sum)
+        is distinct from (v_seen.kept_n, v_seen.kept_net, v_seen.kept_sum) then
+        select r.detail into v_detail from mart.net_revenue_reconciles(p_load_id) as r;
         raise exception 'data-quality check net_revenue_reconciles failed for load %: %',
-            p_load_id, v_failed.detail
+            p_load_id, coalesce(v_detail, '') || ' (the merge kept ' || v_seen.kept_n
+            || ' rows, net ' || v_seen.kept_net || ', of ' || v_seen.won_n || ' winning rows, net '
+            || v_seen.won_net || ')'
             using errcode = 'check_violation',
                   hint = 'The merge did not reproduce the load''s rows; nothing was published. '
                       || 'This is a bug, not bad data.';
     end if;
 
-    -- Only the weeks this publish changed (and names renamed): the daily cost follows the day,
-    -- not the history. `call mart.refresh_retention()` rebuilds everything.
-    call mart.refresh_retention_weeks(coalesce(v_weeks, '{}'));
+    call mart.apply_retention_delta();
+
+    -- Rows of the replaced deliveries are no longer eligible: they go (their raw files stay).
+    if v_replaced is not null then
+        delete from staging.user_order_log as s
+        where s.load_id = any(v_replaced) and s.source = v_load.source
+            and s.delivery_date = any(v_load.delivery_days);
+    end if;
+
+    -- Members the facts no longer use (the retention state knows which are used).
+    if exists (select from publish_work.old_member) then
+        call mart.delete_unused_members();
+    end if;
 
     update staging.load_log
-    set status = 'merged', merged_at = clock_timestamp(), finished_at = clock_timestamp()
+    set status = 'merged', merged_at = clock_timestamp(), finished_at = clock_timestamp(),
+        reconciliation = 'staging net revenue ' || v_seen.won_net || ' over ' || v_seen.won_n
+            || ' winning rows; the merge wrote or kept ' || v_seen.kept_n || ', net '
+            || v_seen.kept_net
     where load_id = p_load_id;
 end
+$$;
+
+-- The contested uniq_ids (publish_work.contested): each takes the row of the latest-dated
+-- published delivery holding it, or leaves the mart when none does; the changes go to
+-- publish_work.fact_delta and their old members to publish_work.old_member.
+create or replace procedure mart.settle_contested_facts()
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+    -- Members of the winners that the dimensions may lack (named from every eligible row).
+    insert into publish_work.old_member (kind, id)
+    select distinct m.kind, m.id
+    from publish_work.contested as c
+    join staging.user_order_log as s on s.uniq_id = c.uniq_id
+    join staging.published_delivery as p
+        on p.load_id = s.load_id and p.source = s.source and p.delivery_date = s.delivery_date
+    cross join lateral (
+        values ('customer', s.customer_id), ('item', s.item_id), ('city', s.city_id)
+    ) as m (kind, id)
+    where not exists (
+        select from publish_work.member_name as n where n.kind = m.kind and n.id = m.id
+    )
+    on conflict do nothing;
+    call mart.name_uncovered_members();
+    call mart.write_member_names();
+
+    with winner as (
+        select distinct on (s.uniq_id)
+            s.uniq_id, s.date_time, s.customer_id, s.item_id, s.city_id, s.quantity, s.status,
+            s.delivery_date, s.source,
+            (extract(year from s.date_time) * 10000 + extract(month from s.date_time) * 100
+                + extract(day from s.date_time))::integer as date_id,
+            case s.status when 'refunded' then -s.payment_amount else s.payment_amount end
+                as payment_amount
+        from publish_work.contested as c
+        join staging.user_order_log as s on s.uniq_id = c.uniq_id
+        join staging.published_delivery as p
+            on p.load_id = s.load_id and p.source = s.source and p.delivery_date = s.delivery_date
+        order by s.uniq_id, s.delivery_date desc, s.source_rank desc
+    ),
+
+    old as (
+        select f.*
+        from mart.f_sales as f
+        join publish_work.contested as c on c.uniq_id = f.uniq_id
+    ),
+
+    updated as (
+        update mart.f_sales as f
+        set date_id = w.date_id,
+            date_time = w.date_time,
+            customer_id = w.customer_id,
+            item_id = w.item_id,
+            city_id = w.city_id,
+            quantity = w.quantity,
+            payment_amount = w.payment_amount,
+            status = w.status,
+            delivery_date = w.delivery_date,
+            delivery_source = w.source
+        from winner as w
+        join old as o on o.uniq_id = w.uniq_id
+        where f.uniq_id = w.uniq_id
+            and (o.date_id, o.date_time, o.customer_id, o.item_id, o.city_id, o.quantity,
+                o.payment_amount, o.status, o.delivery_date, o.delivery_source)
+            is distinct from
+            (w.date_id, w.date_time, w.customer_id, w.item_id, w.city_id, w.quantity,
+                w.payment_amount, w.status, w.delivery_date, w.source)
+        returning f.customer_id, f.date_id, f.item_id, f.city_id, f.status, f.payment_amount,
+            o.customer_id as old_customer_id, o.date_id as old_date_id,
+            o.item_id as old_item_id, o.city_id as old_city_id, o.status as old_status,
+            o.payment_amount as old_payment_amount
+    ),
+
+    inserted as (
+        insert into mart.f_sales (
+            uniq_id, date_id, date_time, customer_id, item_id, city_id, quantity,
+            payment_amount, status, delivery_date, delivery_source
+        )
+        select
+            w.uniq_id, w.date_id, w.date_time, w.customer_id, w.item_id, w.city_id,
+            w.quantity, w.payment_amount, w.status, w.delivery_date, w.source
+        from winner as w
+        where not exists (select from old as o where o.uniq_id = w.uniq_id)
+        returning customer_id, date_id, item_id, city_id, status, payment_amount
+    ),
+
+    deleted as (
+        delete from mart.f_sales as f
+        using old as o
+        where f.uniq_id = o.uniq_id
+            and not exists (select from winner as w where w.uniq_id = o.uniq_id)
+        returning f.customer_id, f.date_id, f.item_id, f.city_id, f.status, f.payment_amount
+    ),
+
+    old_member as (
+        insert into publish_work.old_member (kind, id)
+        select distinct m.kind, m.id
+        from (
+            select u.old_customer_id as customer_id, u.old_item_id as item_id,
+                u.old_city_id as city_id
+            from updated as u
+            union all
+            select d.customer_id, d.item_id, d.city_id from deleted as d
+        ) as o
+        cross join lateral (
+            values ('customer', o.customer_id), ('item', o.item_id), ('city', o.city_id)
+        ) as m (kind, id)
+        on conflict do nothing
+    )
+
+    insert into publish_work.fact_delta (
+        sign, customer_id, date_id, item_id, city_id, status, payment_amount
+    )
+    select 1, u.customer_id, u.date_id, u.item_id, u.city_id, u.status, u.payment_amount
+    from updated as u
+    union all
+    select -1, u.old_customer_id, u.old_date_id, u.old_item_id, u.old_city_id, u.old_status,
+        u.old_payment_amount
+    from updated as u
+    union all
+    select 1, i.customer_id, i.date_id, i.item_id, i.city_id, i.status, i.payment_amount
+    from inserted as i
+    union all
+    select -1, d.customer_id, d.date_id, d.item_id, d.city_id, d.status, d.payment_amount
+    from deleted as d;
+$$;
+
+-- Members in publish_work.old_member that no fact uses any more (after the retention state is
+-- up to date: a customer is used while it has retention rows, an item or city while a
+-- retention row of any week names it); the dimensions' triggers check the facts themselves.
+create or replace procedure mart.delete_unused_members()
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+    delete from mart.d_customer as d
+    using publish_work.old_member as o
+    where o.kind = 'customer' and d.customer_id = o.id
+        and not exists (
+            select from mart.retention_customer_sales as r where r.customer_id = d.customer_id
+        );
+    delete from mart.d_item as d
+    using publish_work.old_member as o
+    where o.kind = 'item' and d.item_id = o.id
+        and not exists (select from mart.customer_retention as r where r.item_id = d.item_id);
+    delete from mart.d_city as d
+    using publish_work.old_member as o
+    where o.kind = 'city' and d.city_id = o.id
+        and not exists (
+            select from mart.customer_retention_by_city as r where r.city_id = d.city_id
+        );
 $$;
 
 -- SPEC §4: publishes the day's latest ingested increment (gates, merge, refresh, in one
@@ -406,6 +748,7 @@ create or replace procedure mart.merge_increment(
     p_date date, p_max_reject_share numeric default 0.01
 )
 language plpgsql
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_load_id bigint;
@@ -432,6 +775,7 @@ create or replace procedure mart.merge_load(
     p_load_id bigint, p_max_reject_share numeric default 0.01
 )
 language sql
+set search_path = pg_catalog, pg_temp
 as $$
     call mart.publish_load(p_load_id, p_max_reject_share);
 $$;

@@ -1,6 +1,6 @@
 -- What mart.customer_retention_by_city holds (SPEC §4–§5), as a plain view: the rule. The table
--- mart.customer_retention_by_city is its materialization, refreshed per ISO week by the publish
--- (mart.refresh_retention_weeks) and whole by `call mart.refresh_retention()`; a rebuilt
+-- mart.customer_retention_by_city is its materialization, kept by the publish from each day's change
+-- (mart.apply_retention_delta) and whole by `call mart.refresh_retention()`; a rebuilt
 -- file (`sales-mart db upgrade`) rebuilds the tables from the facts.
 -- Weekly customer retention per item and city (SPEC §4–§5). Rebuilt by `sales-mart db upgrade`
 -- only when this file (or db/views/customer_order_class.sql) changes.
@@ -26,15 +26,15 @@ select
     ) as refunded_customer_count,
     coalesce(sum(o.payment_amount) filter (
         where o.status = 'shipped' and o.customer_class = 'new'
-    ), 0)::numeric(16, 2) as new_customers_revenue,
+    ), 0)::numeric(24, 2) as new_customers_revenue,
     coalesce(sum(o.payment_amount) filter (
         where o.status = 'shipped' and o.customer_class = 'returning'
-    ), 0)::numeric(16, 2) as returning_customers_revenue,
+    ), 0)::numeric(24, 2) as returning_customers_revenue,
     count(*) filter (where o.status = 'refunded') as customers_refunded,
     count(*) filter (where o.status = 'shipped') as orders_count,
-    coalesce(-sum(o.payment_amount) filter (where o.status = 'refunded'), 0)::numeric(16, 2)
+    coalesce(-sum(o.payment_amount) filter (where o.status = 'refunded'), 0)::numeric(24, 2)
         as refunded_amount,
-    sum(o.payment_amount)::numeric(16, 2) as net_revenue,
+    sum(o.payment_amount)::numeric(24, 2) as net_revenue,
     -- Added after the SPEC columns (which keep their positions): how many days (1-7) of this ISO
     -- week the mart holds at least one order line for, over all items and cities; fewer than 7
     -- marks a partial week (the history's first week, the current week), not a real dip.
@@ -46,6 +46,4 @@ group by o.iso_period_id, o.week_start, o.item_id, i.item_name, o.city_id, ci.ci
 
 comment on view mart.customer_retention_by_city_rows is
 'The rule of mart.customer_retention_by_city (which BI reads): Weekly (ISO) customer retention per item and city.';
-alter view mart.customer_retention_by_city_rows owner to sales_view_owner;
--- The publish refreshes the weeks it touched as the loader.
-grant select on mart.customer_retention_by_city_rows to sales_loader;
+alter view mart.customer_retention_by_city_rows owner to sales_mart_owner;

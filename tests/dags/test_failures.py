@@ -236,14 +236,17 @@ def dated_day_before(text: str) -> str:
 
 PLANTED = {
     # check: (table, trigger timing, trigger body, failing task, words of the reason)
+    # Gates read what the ingest counted; a row spoiled after that count is caught where the
+    # publish reads the rows (issue 15: the gates do not re-read the load).
     "staged_rows_valid": ("staging.user_order_log", "before insert", "for each row",
-                          "new.quantity := 0; return new;", "staged_rows_valid",
-                          "rows breaking a rule:"),
+                          "new.quantity := 0; return new;", "publish",
+                          "staged_rows_valid failed for load"),
     "rows_reconcile": ("staging.user_order_log", "after insert", "for each statement",
                        "delete from staging.user_order_log where (load_id, uniq_id) = "
                        "(select load_id, uniq_id from staging.user_order_log "
-                       "order by 1 desc, 2 limit 1); return null;", "rows_reconcile", "read "),
-    "net_revenue_reconciles": ("mart.f_sales", "before insert", "for each row",
+                       "order by 1 desc, 2 limit 1); return null;", "publish",
+                       "rows_reconcile failed for load"),
+    "net_revenue_reconciles": ("mart.f_sales", "before insert or update", "for each row",
                                "new.payment_amount := new.payment_amount + 0.01; return new;",
                                "publish", "net_revenue_reconciles failed"),
 }
