@@ -16,6 +16,7 @@ import contextlib
 import csv
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -100,9 +101,9 @@ class LoadSummary:
 def connect(url: str | None = None, *, role: str | None = None, dbname: str | None = None):
     """A psycopg2 connection to the warehouse; ``role`` is assumed at connect (SET ROLE)."""
     url = url or config.dwh_url()
-    kwargs: dict = {"application_name": "sales_mart"}
-    if role:
-        kwargs["options"] = f"-c role={role}"
+    # Every session carries lock and statement timeouts (config.dwh_session_options): a lock
+    # held by another session fails a step with a message naming it, never hangs it.
+    kwargs: dict = {"application_name": "sales_mart", "options": config.dwh_session_options(role)}
     if dbname:
         kwargs["dbname"] = dbname
     try:
@@ -133,7 +134,10 @@ def ensure_database(url: str) -> bool:
             cur.execute("select 1 from pg_database where datname = %s", (name,))
             if cur.fetchone():
                 return False
-            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            try:
+                cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+                return False  # another upgrade created it a moment ago
             log.info("created database %s", name)
             return True
     finally:
@@ -157,6 +161,10 @@ def _dbmate_url(url: str) -> str:
     query = parts.query
     if "sslmode=" not in query:
         query = "&".join(q for q in (query, "sslmode=disable") if q)
+    # dbmate's driver passes unknown parameters on as the session's settings: its statements
+    # wait and run no longer than the pipeline's.
+    query = "&".join([query, f"lock_timeout={config.lock_timeout()}",
+                      f"statement_timeout={config.statement_timeout()}"])
     return urlunsplit(parts._replace(scheme=scheme, query=query))
 
 
@@ -190,41 +198,70 @@ def migrate(url: str) -> None:
         log.info("dbmate: %s", line)
 
 
-# Two upgrades at once on one server collide: on creating the database, on dbmate's own table
-# and types, on re-created procedures, and (across databases) on the cluster-wide roles the
-# migrations grant. So an upgrade holds this advisory lock from start to end, taken on the
-# `postgres` database (advisory locks belong to one database; ensure_database connects there
-# already); the second waits for the first, then finds nothing left to do.
-UPGRADE_LOCK = 7_314_201_127  # tests/conftest.py's MIGRATIONS_LOCK is ...126
+# Two upgrades of one warehouse at once collide (on dbmate's table and types, on re-created
+# procedures), so an upgrade holds a lock on dbmate's own table, public.schema_migrations, from
+# start to end: the second waits for the first, then finds nothing left to do. Only the
+# warehouse's owner may lock that table (no other role has a privilege on it, nor on schema
+# public), so no other login can hold an upgrade up (issue 16); an advisory lock, which any
+# login may take, could. The wait is bounded by SALES_MART_UPGRADE_WAIT (default 30min).
+SCHEMA_MIGRATIONS = "create table if not exists public.schema_migrations (version varchar(128) primary key)"
 
 
 @contextlib.contextmanager
 def upgrade_lock(url: str):
-    conn = connect(url, dbname="postgres")
-    conn.autocommit = True
+    conn = connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute("select pg_try_advisory_lock(%s)", (UPGRADE_LOCK,))
-            if not cur.fetchone()[0]:
-                log.info("another sales-mart db upgrade is running on this server; waiting for it")
-                cur.execute("select pg_advisory_lock(%s)", (UPGRADE_LOCK,))
+            try:
+                cur.execute(SCHEMA_MIGRATIONS)
+                conn.commit()
+            except psycopg2.errors.UniqueViolation:
+                conn.rollback()  # a concurrent upgrade made it a moment ago
+            cur.execute("select set_config('lock_timeout', %s, true)",
+                        (os.environ.get("SALES_MART_UPGRADE_WAIT") or "30min",))
+            try:
+                cur.execute("lock table public.schema_migrations in share update exclusive mode")
+            except psycopg2.errors.LockNotAvailable:
+                conn.rollback()
+                raise LoadError(
+                    f"waited {os.environ.get('SALES_MART_UPGRADE_WAIT') or '30min'} for the "
+                    f"upgrade lock (public.schema_migrations of {redact_url(url)}): held by "
+                    f"{_lock_holders(url, 'public.schema_migrations')}. Another "
+                    "`sales-mart db upgrade` runs; wait for it, or end that session."
+                ) from None
         yield
+        conn.commit()
     finally:
-        conn.close()  # ends the session, so releases the lock
+        conn.close()
+
+
+def _lock_holders(url: str, relation: str) -> str:
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select coalesce(string_agg(format('pid %%s (%%s, %%s, %%s)', l.pid, a.usename, a.application_name, l.mode),"
+                " '; '), 'no session now') from pg_locks as l"
+                " left join pg_stat_activity as a on a.pid = l.pid"
+                " where l.locktype = 'relation' and l.relation = to_regclass(%s) and l.granted",
+                (relation,))
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
 
 
 def upgrade(url: str | None = None) -> UpgradeReport:
     """Migrations, then every procedure (re-applied), then views whose file changed or whose
     view is missing (a rebuilt base view drops the views built on it), in file-name order;
     when any view was rebuilt, the retention tables are rebuilt from the facts. One upgrade at
-    a time per server (``upgrade_lock``)."""
+    a time per warehouse (``upgrade_lock``)."""
     url = url or config.dwh_url()
-    with upgrade_lock(url):
-        return _upgrade(url)
-
-
-def _upgrade(url: str) -> UpgradeReport:
     created = ensure_database(url)
+    with upgrade_lock(url):
+        return _upgrade(url, created)
+
+
+def _upgrade(url: str, created: bool) -> UpgradeReport:
     migrate(url)
     procedures = sorted((config.DB_DIR / "procedures").glob("*.sql"))
     views = sorted((config.DB_DIR / "views").glob("*.sql"))
@@ -340,6 +377,31 @@ def read_header(path: Path) -> list[str]:
     return [name.strip() for name in first]
 
 
+class CsvForCopy:
+    """A file as COPY should read it: CRLF line endings (all or some of them) as LF, and blank
+    lines at the end dropped. Both are harmless in a delivered file, and COPY refuses them
+    (`unquoted carriage return found in data`, `missing data for column`). Streams in chunks:
+    memory stays flat whatever the file's size. A blank line inside the file is left for COPY
+    to refuse."""
+
+    def __init__(self, fh, chunk: int = 1 << 20):
+        self._fh = fh
+        self._chunk = chunk
+        self._held = b""  # a trailing CR or LFs, kept until we know what follows them
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            data = self._fh.read(self._chunk)
+            if not data:  # end of file: one line end at most
+                held, self._held = self._held, b""
+                return b"\n" if held.strip(b"\r") else b""
+            data = (self._held + data).replace(b"\r\n", b"\n")
+            body = data.rstrip(b"\r\n")
+            self._held = data[len(body):]
+            if body:
+                return body
+
+
 def copy_file(
     conn,
     path: Path | str,
@@ -373,7 +435,7 @@ def copy_file(
                 "copy staging.user_order_inc ({}) from stdin with (format csv, header true)"
             ).format(sql.SQL(", ").join(sql.Identifier(name) for name in header))
             with open(path, "rb") as fh:
-                cur.copy_expert(copy, fh, size=1 << 20)
+                cur.copy_expert(copy, CsvForCopy(fh), size=1 << 20)
         return load_id
     except (psycopg2.errors.InvalidTextRepresentation, psycopg2.DataError) as exc:
         message = _copy_error_message(path, exc)
@@ -471,6 +533,17 @@ def fail_load(conn, load_id: int, error: str) -> None:
         cur.execute("call staging.fail_load(%s, %s)", (load_id, error))
 
 
+def _timeout_note(exc: BaseException) -> str:
+    """What a timed-out statement waited for, when its error does not say it already."""
+    if isinstance(exc, psycopg2.errors.QueryCanceled) and "statement timeout" in str(exc):
+        return (f" (the statement ran longer than statement_timeout {config.statement_timeout()}"
+                "; SALES_MART_STATEMENT_TIMEOUT sets it)")
+    if isinstance(exc, psycopg2.errors.LockNotAvailable) and "held by" not in str(exc):
+        return (f" (it waited lock_timeout {config.lock_timeout()} for a lock another session "
+                "holds; pg_locks names it; SALES_MART_LOCK_TIMEOUT sets the wait)")
+    return ""
+
+
 def _first_cause(exc: BaseException) -> str:
     """The error that started it: closing a connection the server dropped raises a second,
     less telling one ("connection already closed") on top of the first."""
@@ -501,7 +574,11 @@ def load_file(
     role = config.dwh_role() if role is None else role
     conn = connect(url, role=role)
     try:
-        load_id = copy_file(conn, path, source=source, delivery_date=delivery_date)
+        try:
+            load_id = copy_file(conn, path, source=source, delivery_date=delivery_date)
+        except psycopg2.Error as exc:  # e.g. the copy lock not to be had: nothing was loaded
+            raise LoadError(f"{path} was not copied: {_first_cause(exc)}{_timeout_note(exc)}"
+                            ) from exc
         step = "ingest"
         try:
             summary = ingest(conn, load_id)
@@ -520,6 +597,7 @@ def load_file(
             raise
         except psycopg2.Error as exc:
             message = f"load {load_id} of {path} failed at {step}: {_first_cause(exc)}"
+            message += _timeout_note(exc)
             if conn.closed:  # the server went away; a new connection journals the failure
                 conn = connect(url, role=role)
             fail_load(conn, load_id, message)

@@ -54,3 +54,19 @@ mart.merge_increment(date, numeric),
 mart.merge_load(bigint, numeric),
 mart.refresh_retention()
 to sales_loader;
+
+-- Large objects live outside every table and quota: any login could fill the disk with them
+-- (issue 16). No one here needs them. Only a superuser may change pg_catalog's routines; an
+-- owner that is not one is told to ask for it.
+do $$
+begin
+    revoke execute on function pg_catalog.lo_from_bytea(oid, bytea), pg_catalog.lo_create(oid),
+    pg_catalog.lo_creat(integer), pg_catalog.lo_import(text), pg_catalog.lo_import(text, oid),
+    pg_catalog.lo_put(oid, bigint, bytea), pg_catalog.lowrite(integer, bytea)
+    from public;
+exception
+    when insufficient_privilege then
+        raise notice 'large objects stay open to every login: a superuser should run '
+            'db/procedures/900_grants.sql once (it revokes lo_create and the like from PUBLIC)';
+end
+$$;
