@@ -353,7 +353,11 @@ begin
                 else 'lost'
             end as action
         from candidate as c
-        left join mart.f_sales as f on f.uniq_id = c.uniq_id
+        -- a primary-key probe per row (offset 0 keeps the planner from reading every fact):
+        -- the cost follows the day, not the mart
+        left join lateral (
+            select f.* from mart.f_sales as f where f.uniq_id = c.uniq_id offset 0
+        ) as f on true
     ),
 
     inserted as (

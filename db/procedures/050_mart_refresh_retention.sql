@@ -56,6 +56,9 @@ begin
     join mart.d_calendar as c on c.date_id = n.date_id
     where (n.old_facts > 0) <> (n.new_facts > 0);
 
+    -- Lookups of the state go by primary key, one probe per changed key (lateral ... offset 0
+    -- keeps the planner from scanning the whole state instead): the cost follows the day's
+    -- change, not the weeks held.
     with sales_delta as (
         select
             d.customer_id, c.iso_period_id as period_id, d.item_id, d.city_id,
@@ -74,6 +77,8 @@ begin
     -- (0 none, 1 new, 2 returning).
     week as (
         select k.customer_id, k.period_id,
+            least(coalesce(w.shipped_orders, 0), 2) as old_class,
+            least(coalesce(w.shipped_orders, 0) + k.shipped_orders, 2) as new_class,
             coalesce(w.shipped_orders, 0) as old_shipped,
             coalesce(w.shipped_orders, 0) + k.shipped_orders as new_shipped
         from (
@@ -81,80 +86,53 @@ begin
             from sales_delta as s
             group by s.customer_id, s.period_id
         ) as k
-        left join mart.retention_customer_week as w
-            on w.customer_id = k.customer_id and w.period_id = k.period_id
+        left join lateral (
+            select w.shipped_orders from mart.retention_customer_week as w
+            where w.customer_id = k.customer_id and w.period_id = k.period_id
+            offset 0
+        ) as w on true
     ),
 
-    -- Every (customer, week, item, city) whose share of a retention row may change: what
-    -- changed, and all of the week of a customer whose class changed.
-    sales_key as (
-        select s.customer_id, s.period_id, s.item_id, s.city_id from sales_delta as s
-        union
-        select m.customer_id, m.period_id, m.item_id, m.city_id
-        from mart.retention_customer_sales as m
-        join week as w on w.customer_id = m.customer_id and w.period_id = m.period_id
-        where least(w.old_shipped, 2) <> least(w.new_shipped, 2)
-    ),
-
+    -- Every (customer, week, item, city) whose share of a retention row may change, with its
+    -- state before and after: what changed, and all of the week of a customer whose class
+    -- changed (its sales move between new and returning).
     sales as (
         select
-            k.customer_id, k.period_id, k.item_id, k.city_id,
-            least(w.old_shipped, 2) as old_class,
-            least(w.new_shipped, 2) as new_class,
-            m.customer_id is not null as had_row,
+            d.customer_id, d.period_id, d.item_id, d.city_id, w.old_class, w.new_class,
             coalesce(m.shipped_orders, 0) as old_s,
             coalesce(m.shipped_revenue, 0) as old_sr,
             coalesce(m.refunded_orders, 0) as old_r,
             coalesce(m.refunded_amount, 0) as old_ra,
-            coalesce(m.shipped_orders, 0) + coalesce(d.shipped_orders, 0) as new_s,
-            coalesce(m.shipped_revenue, 0) + coalesce(d.shipped_revenue, 0) as new_sr,
-            coalesce(m.refunded_orders, 0) + coalesce(d.refunded_orders, 0) as new_r,
-            coalesce(m.refunded_amount, 0) + coalesce(d.refunded_amount, 0) as new_ra
-        from sales_key as k
-        join week as w on w.customer_id = k.customer_id and w.period_id = k.period_id
-        left join mart.retention_customer_sales as m
-            on m.customer_id = k.customer_id and m.period_id = k.period_id
-                and m.item_id = k.item_id and m.city_id = k.city_id
-        left join sales_delta as d
-            on d.customer_id = k.customer_id and d.period_id = k.period_id
-                and d.item_id = k.item_id and d.city_id = k.city_id
-    ),
-
-    -- The same per (customer, week, item), over all its cities: the item rows count distinct
-    -- customers across cities.
-    item_sales as (
+            coalesce(m.shipped_orders, 0) + d.shipped_orders as new_s,
+            coalesce(m.shipped_revenue, 0) + d.shipped_revenue as new_sr,
+            coalesce(m.refunded_orders, 0) + d.refunded_orders as new_r,
+            coalesce(m.refunded_amount, 0) + d.refunded_amount as new_ra
+        from sales_delta as d
+        join week as w on w.customer_id = d.customer_id and w.period_id = d.period_id
+        left join lateral (
+            select m.shipped_orders, m.shipped_revenue, m.refunded_orders, m.refunded_amount
+            from mart.retention_customer_sales as m
+            where m.customer_id = d.customer_id and m.period_id = d.period_id
+                and m.item_id = d.item_id and m.city_id = d.city_id
+            offset 0
+        ) as m on true
+        union all
         select
-            k.customer_id, k.period_id, k.item_id, k.old_class, k.new_class,
-            coalesce(sum(m.shipped_orders), 0) as old_s,
-            coalesce(sum(m.shipped_revenue), 0) as old_sr,
-            coalesce(sum(m.refunded_orders), 0) as old_r,
-            coalesce(sum(m.refunded_amount), 0) as old_ra
-        from (
-            select distinct s.customer_id, s.period_id, s.item_id, s.old_class, s.new_class
-            from sales as s
-        ) as k
-        left join mart.retention_customer_sales as m
-            on m.customer_id = k.customer_id and m.period_id = k.period_id
-                and m.item_id = k.item_id
-        group by k.customer_id, k.period_id, k.item_id, k.old_class, k.new_class
-    ),
-
-    item_change as (
-        select
-            i.*,
-            i.old_s + coalesce(d.shipped_orders, 0) as new_s,
-            i.old_sr + coalesce(d.shipped_revenue, 0) as new_sr,
-            i.old_r + coalesce(d.refunded_orders, 0) as new_r,
-            i.old_ra + coalesce(d.refunded_amount, 0) as new_ra
-        from item_sales as i
-        left join (
-            select s.customer_id, s.period_id, s.item_id,
-                sum(s.shipped_orders) as shipped_orders, sum(s.shipped_revenue) as shipped_revenue,
-                sum(s.refunded_orders) as refunded_orders, sum(s.refunded_amount) as refunded_amount
-            from sales_delta as s
-            group by s.customer_id, s.period_id, s.item_id
-        ) as d on d.customer_id = i.customer_id and d.period_id = i.period_id
-            and d.item_id = i.item_id
+            m.customer_id, m.period_id, m.item_id, m.city_id, w.old_class, w.new_class,
+            m.shipped_orders, m.shipped_revenue, m.refunded_orders, m.refunded_amount,
+            m.shipped_orders, m.shipped_revenue, m.refunded_orders, m.refunded_amount
+        from week as w
+        join lateral (
+            select m.* from mart.retention_customer_sales as m
+            where m.customer_id = w.customer_id and m.period_id = w.period_id
+            offset 0
+        ) as m on true
+        where w.old_class <> w.new_class
+            and not exists (
+                select from sales_delta as d
+                where d.customer_id = m.customer_id and d.period_id = m.period_id
+                    and d.item_id = m.item_id and d.city_id = m.city_id
+            )
     ),
 
     -- What each retention row gains or loses: a customer's share after minus before.
@@ -178,24 +156,62 @@ begin
         group by s.period_id, s.item_id, s.city_id
     ),
 
+    -- The item rows count distinct customers over all cities. A new customer has one shipped
+    -- order in the week, so one row: its counts add up from the cities. Returning and refunding
+    -- customers are counted once per item: per (customer, week, item), the cities with shipped
+    -- (refunded) orders before, from the state, and after, moved by the changed cities.
+    item_customer as (
+        select
+            k.*,
+            coalesce(m.shipped_cities, 0) as old_shipped_cities,
+            coalesce(m.refunded_cities, 0) as old_refunded_cities
+        from (
+            select s.customer_id, s.period_id, s.item_id, s.old_class, s.new_class,
+                count(*) filter (where s.new_s > 0) - count(*) filter (where s.old_s > 0)
+                    as shipped_cities_change,
+                count(*) filter (where s.new_r > 0) - count(*) filter (where s.old_r > 0)
+                    as refunded_cities_change
+            from sales as s
+            group by s.customer_id, s.period_id, s.item_id, s.old_class, s.new_class
+        ) as k
+        left join lateral (
+            select count(*) filter (where m.shipped_orders > 0) as shipped_cities,
+                count(*) filter (where m.refunded_orders > 0) as refunded_cities
+            from mart.retention_customer_sales as m
+            where m.customer_id = k.customer_id and m.period_id = k.period_id
+                and m.item_id = k.item_id
+            offset 0
+        ) as m on true
+    ),
+
     item_delta as (
-        select s.period_id, s.item_id,
-            sum((s.new_s > 0 and s.new_class = 1)::int - (s.old_s > 0 and s.old_class = 1)::int)
-                as new_customers_count,
-            sum((s.new_s > 0 and s.new_class = 2)::int - (s.old_s > 0 and s.old_class = 2)::int)
-                as returning_customers_count,
-            sum((s.new_r > 0)::int - (s.old_r > 0)::int) as refunded_customer_count,
-            sum(case when s.new_class = 1 then s.new_sr else 0 end
-                - case when s.old_class = 1 then s.old_sr else 0 end) as new_customers_revenue,
-            sum(case when s.new_class = 2 then s.new_sr else 0 end
-                - case when s.old_class = 2 then s.old_sr else 0 end)
-                as returning_customers_revenue,
-            sum(s.new_r - s.old_r) as customers_refunded,
-            sum(s.new_s - s.old_s) as orders_count,
-            sum(s.new_ra - s.old_ra) as refunded_amount,
-            sum(s.new_sr - s.new_ra - s.old_sr + s.old_ra) as net_revenue
-        from item_change as s
-        group by s.period_id, s.item_id
+        select c.period_id, c.item_id, c.new_customers_count,
+            coalesce(i.returning_customers_count, 0) as returning_customers_count,
+            coalesce(i.refunded_customer_count, 0) as refunded_customer_count,
+            c.new_customers_revenue, c.returning_customers_revenue, c.customers_refunded,
+            c.orders_count, c.refunded_amount, c.net_revenue
+        from (
+            select d.period_id, d.item_id,
+                sum(d.new_customers_count) as new_customers_count,
+                sum(d.new_customers_revenue) as new_customers_revenue,
+                sum(d.returning_customers_revenue) as returning_customers_revenue,
+                sum(d.customers_refunded) as customers_refunded,
+                sum(d.orders_count) as orders_count,
+                sum(d.refunded_amount) as refunded_amount,
+                sum(d.net_revenue) as net_revenue
+            from city_delta as d
+            group by d.period_id, d.item_id
+        ) as c
+        left join (
+            select k.period_id, k.item_id,
+                sum((k.old_shipped_cities + k.shipped_cities_change > 0 and k.new_class = 2)::int
+                    - (k.old_shipped_cities > 0 and k.old_class = 2)::int)
+                    as returning_customers_count,
+                sum((k.old_refunded_cities + k.refunded_cities_change > 0)::int
+                    - (k.old_refunded_cities > 0)::int) as refunded_customer_count
+            from item_customer as k
+            group by k.period_id, k.item_id
+        ) as i on i.period_id = c.period_id and i.item_id = c.item_id
     ),
 
     week_info as (
