@@ -1,5 +1,10 @@
 """File downloads of the report API client (sales_mart.api_client): a signed URL streamed to
-a file atomically, checked against ``Content-Length`` and a size cap, hashed and counted."""
+a file atomically, checked against ``Content-Length`` and a size cap, hashed and counted.
+
+Where from: a file URL comes from the API, so a hostile or broken API could point a worker at
+an internal service. Only https is fetched (plain http from a loopback host in dev, or from
+the API's own host with ``allow_http``), and redirects are followed here, one by one, each
+target held to the same rule, at most :data:`MAX_REDIRECTS` of them."""
 
 from __future__ import annotations
 
@@ -20,10 +25,20 @@ from sales_mart.api_errors import (
     ReportApiError,
     RetriesExhausted,
 )
-from sales_mart.api_http import RETRY_STATUSES, attempts, reason, tries
-from sales_mart.redaction import excerpt, public_url
+from sales_mart.api_http import (
+    REQUEST_ERRORS,
+    RETRY_STATUSES,
+    download_refusal,
+    error_body,
+    redirect_target,
+    request_failure,
+    tries,
+)
+from sales_mart.redaction import add_url_secrets, excerpt, host_of, public_url
 
 log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -36,18 +51,19 @@ class DownloadResult:
 
 def download(session: requests.Session, url: str, dest: str | os.PathLike[str], *,
              timeout: tuple[float, float], retry: Retry, chunk_size: int,
-             max_bytes: int | None = None) -> DownloadResult:
+             max_bytes: int | None = None,
+             plain_http_origins: frozenset[tuple[str, int]] = frozenset()) -> DownloadResult:
     """Stream ``url`` to ``dest`` atomically (see ``ReportApiClient.download``)."""
+    add_url_secrets(url)
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     shown = public_url(url)
     what = f"GET {shown}"
+    if (refusal := download_refusal(url, plain_http_origins)) is not None:
+        raise ReportApiError(f"{what}: refused, {refusal}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        response = session.get(url, stream=True, timeout=timeout)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise RetriesExhausted(
-            f"{what} failed after {attempts(retry)} attempts: {reason(exc)}") from None
+    response = _get(session, url, what, timeout=timeout, retry=retry,
+                    plain_http_origins=plain_http_origins)
     try:
         with response:
             size, digest, lines = _stream(response, tmp, what, max_bytes, chunk_size)
@@ -61,6 +77,26 @@ def download(session: requests.Session, url: str, dest: str | os.PathLike[str], 
     return result
 
 
+def _get(session: requests.Session, url: str, what: str, *, timeout: tuple[float, float],
+         retry: Retry, plain_http_origins: frozenset[tuple[str, int]]) -> requests.Response:
+    """The answer to ``GET url`` once no more redirects, its body unread."""
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            response = session.get(url, stream=True, timeout=timeout, allow_redirects=False)
+        except REQUEST_ERRORS as exc:
+            raise request_failure(what, exc, retry) from None
+        if not response.is_redirect:
+            return response
+        response.close()  # its body unread
+        url = redirect_target(response)
+        add_url_secrets(url)
+        if (refusal := download_refusal(url, plain_http_origins)) is not None:
+            raise ReportApiError(f"{what} answered HTTP {response.status_code}, a redirect to "
+                                 f"{host_of(url)}: refused, {refusal}")
+        log.debug("%s redirected to %s", what, public_url(url))
+    raise ReportApiError(f"{what}: more than {MAX_REDIRECTS} redirects, refused")
+
+
 def _stream(response: requests.Response, tmp: Path, what: str, max_bytes: int | None,
             chunk_size: int) -> tuple[int, str, int]:
     """Writes the body to ``tmp``; returns its size, sha256 and number of lines."""
@@ -68,9 +104,9 @@ def _stream(response: requests.Response, tmp: Path, what: str, max_bytes: int | 
     if status in RETRY_STATUSES:
         raise RetriesExhausted(f"{what} still answered HTTP {status} after "
                                f"{tries(response)} attempts")
-    if status >= 400:
+    if status >= 300:
         raise ReportApiError(f"{what} failed with HTTP {status}: "
-                             f"{excerpt(response.text, 120)}")
+                             f"{excerpt(error_body(response), 120)}")
     expected = response.headers.get("Content-Length")
     encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
     too_large = (f"{what}: the file is larger than the download cap of {max_bytes} "

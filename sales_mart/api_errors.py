@@ -1,20 +1,22 @@
 """The errors of the report API client (sales_mart.api_client), all :class:`ReportApiError`.
 
-Every message goes through :mod:`sales_mart.redaction` when the error is made.
+Every message (and ``IncrementNotFound.reason``) goes through :func:`sales_mart.redaction.redact`
+when the error is made: whatever a caller puts in, no registered secret, URL credential or
+query string comes out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sales_mart.redaction import redact_urls
+from sales_mart.redaction import redact
 
 
 class ReportApiError(Exception):
-    """Any failure talking to the report API. The message never holds a URL's query string."""
+    """Any failure talking to the report API. Its message is redacted (see the module doc)."""
 
     def __init__(self, message: str = "", *args: object) -> None:
-        super().__init__(redact_urls(str(message)), *args)
+        super().__init__(redact(str(message)), *args)
 
 
 class ConfigError(ReportApiError):
@@ -34,7 +36,7 @@ class IncrementNotFound(ReportApiError):
 
     def __init__(self, date: dt.date, reason: str, report_id: str | None = None) -> None:
         self.date = date
-        self.reason = reason
+        self.reason = redact(str(reason))  # quoted by the task failure and the alert e-mail
         self.report_id = report_id
         super().__init__(f"no increment for {date.isoformat()} (report {report_id}): {reason}")
 
