@@ -20,7 +20,7 @@
   streams to a temporary file (0640) beside ``dest``, checks ``Content-Length`` and
   ``max_bytes``, hashes, fsyncs and renames: a partial file never exists under ``dest``
   (sales_mart.api_download).
-- Every body is streamed and read under a cap (an answer 1 MiB, an error's excerpt 16 KiB, a
+- Every body is streamed and read under a cap (an answer 256 KiB, an error's excerpt 16 KiB, a
   file ``max_bytes``), never whole into memory.
 - One redaction (sales_mart.redaction) on every message that leaves the client: each error's
   text and each log record (urllib3's included) loses the API key, the signatures of the file

@@ -20,7 +20,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Bodies are streamed and read up to a cap, never whole: a hostile or broken server can answer
 # with gigabytes. An API answer is a few hundred bytes of JSON; of an error body only an
 # excerpt is quoted (sales_mart.redaction.excerpt), masked before it is cut.
-ANSWER_CAP = 1 << 20
+ANSWER_CAP = 256 << 10
 ERROR_BODY_CAP = 16 << 10
 # Errors a request can end with before any answer: requests' own, and urllib3's ValueErrors
 # for a URL it cannot parse (LocationParseError) that requests lets through.
