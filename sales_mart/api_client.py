@@ -15,190 +15,88 @@
   :class:`RetriesExhausted`. ``POST /generate_report`` is never repeated: refused (429/5xx, no
   report started) is :class:`TryAgainLater`, unanswered is :class:`ReportRequestUncertain`. A
   transfer cut short is :class:`IncompleteDownload` (a ``TryAgainLater``).
-- ``download`` streams to a temporary file (0640) beside ``dest``, checks ``Content-Length``
-  and ``max_bytes``, hashes, fsyncs and renames: a partial file never exists under ``dest``.
-- Neither the API key nor a URL's query string (object stores sign file URLs there) appears in
-  a log line (urllib3's included), an error or a repr.
+- ``download`` fetches from ``https`` only (plain ``http`` from a loopback host, or from the
+  API's own host with ``allow_http``), following at most 5 redirects held to the same rule; it
+  streams to a temporary file (0640) beside ``dest``, checks ``Content-Length`` and
+  ``max_bytes``, hashes, fsyncs and renames: a partial file never exists under ``dest``
+  (sales_mart.api_download).
+- Every body is streamed and read under a cap (an answer 256 KiB, an error's excerpt 16 KiB, a
+  file ``max_bytes``), never whole into memory.
+- One redaction (sales_mart.redaction) on every message that leaves the client: each error's
+  text and each log record (urllib3's included) loses the API key, the signatures of the file
+  URLs it was handed, URL credentials and query strings; quoted bodies are masked before they
+  are cut.
+
+The errors live in sales_mart.api_errors, the settings' checks in sales_mart.api_connection,
+the answers' fields in sales_mart.api_answers, the HTTP plumbing in sales_mart.api_http; this
+module exports the public names, as before the split.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import hashlib
-import ipaddress
 import json
 import logging
 import os
-import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import Retry
+
+from sales_mart import api_download
+from sales_mart.api_answers import (
+    Increment,
+    Report,
+    answer_field,
+    date_arg,
+    day_field,
+    file_urls,
+    not_found_reason,
+)
+from sales_mart.api_connection import checked_settings, settings_from_connection
+from sales_mart.api_download import DownloadResult
+from sales_mart.api_errors import (
+    AuthError,
+    ConfigError,
+    DownloadTooLarge,
+    IncompleteDownload,
+    IncrementNotFound,
+    MalformedResponse,
+    ReportApiError,
+    ReportRequestUncertain,
+    RetriesExhausted,
+    TryAgainLater,
+)
+from sales_mart.api_http import (
+    ANSWER_CAP,
+    REQUEST_ERRORS,
+    RETRY_STATUSES,
+    default_retry,
+    error_body,
+    new_session,
+    origin,
+    read_capped,
+    redirect_target,
+    request_failure,
+    tries,
+)
+from sales_mart.redaction import (
+    excerpt,
+    host_of,
+    quote,
+    redact,
+    redact_log_records,
+    redact_urls,
+)
 
 log = logging.getLogger(__name__)
 
-BODY_EXCERPT = 300  # characters of an offending body quoted in errors
-
-
-# --- errors -----------------------------------------------------------------------------
-
-
-# A URL's (or a request path's) query string: where presigned URLs carry their signature.
-_QUERY = re.compile(r"((?:https?://|/)[^\s?#'\"<>]*)\?[^\s#'\"<>)]+")
-
-
-def redact_urls(text: str) -> str:
-    """``text`` with the query string of every URL in it replaced by ``?…``."""
-    return _QUERY.sub(r"\1?…", text)
-
-
-def _redact_record(record: logging.LogRecord) -> bool:
-    """Log filter: urllib3 logs request URLs with their query string."""
-    record.msg, record.args = redact_urls(record.getMessage()), ()
-    return True
-
-
-for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
-    logging.getLogger(_name).addFilter(_redact_record)
-
-
-class ReportApiError(Exception):
-    """Any failure talking to the report API. The message never holds a URL's query string."""
-
-    def __init__(self, message: str = "", *args: object) -> None:
-        super().__init__(redact_urls(str(message)), *args)
-
-
-class ConfigError(ReportApiError):
-    """The client is missing a setting (base URL, key, nickname, cohort)."""
-
-
-class AuthError(ReportApiError):
-    """HTTP 401/403: the API key (or the identity headers) was refused."""
-
-
-class MalformedResponse(ReportApiError):
-    """The body is not JSON, or lacks a field the contract promises."""
-
-
-class IncrementNotFound(ReportApiError):
-    """The API answered ``NOT FOUND`` for the day: no increment exists for that date."""
-
-    def __init__(self, date: dt.date, reason: str, report_id: str | None = None) -> None:
-        self.date = date
-        self.reason = reason
-        self.report_id = report_id
-        super().__init__(f"no increment for {date.isoformat()} (report {report_id}): {reason}")
-
-
-class RetriesExhausted(ReportApiError):
-    """A transient failure (timeout, connection error, 429, 5xx) outlasted urllib3's retries."""
-
-
-class TryAgainLater(ReportApiError):
-    """Not retried inside the call, but another try of the whole step may succeed: the report
-    request was refused with 429/5xx (no report started), or a file transfer broke off."""
-
-
-class IncompleteDownload(TryAgainLater):
-    """The file transfer ended early or did not match its Content-Length."""
-
-
-class ReportRequestUncertain(ReportApiError):
-    """``POST /generate_report`` may have reached the API but no answer came back: a report may
-    be running there. Not retried, so no second report starts unnoticed."""
-
-
-class DownloadTooLarge(ReportApiError):
-    """The file is larger than the download cap (``max_bytes``)."""
-
-
-# --- results ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Report:
-    task_id: str
-    report_id: str
-    start_day: dt.date
-    end_date: dt.date
-    files: dict[str, str]  # customer_research, user_order_log, user_activity_log, price_log
-
-
-@dataclass(frozen=True)
-class Increment:
-    report_id: str
-    increment_id: str
-    date: dt.date
-    files: dict[str, str]  # customer_research_inc, user_order_log_inc, ...
-
-
-@dataclass(frozen=True)
-class DownloadResult:
-    path: Path
-    bytes: int
-    sha256: str
-    rows: int  # data lines, header excluded (0 for an empty or header-only file)
-
-
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def default_retry(total: int = 3, backoff_factor: float = 1.0, backoff_max: float = 30.0,
-                  retry_after_max: int = 60, cls: type[Retry] = Retry) -> Retry:
-    """urllib3's ``Retry`` for the client's sessions: ``total`` retries of a call (so
-    ``total + 1`` attempts) waiting ``backoff_factor × 2^n`` seconds (at most ``backoff_max``)
-    or the server's ``Retry-After`` (at most ``retry_after_max``). Connection failures are
-    retried for any method; read errors and 429/5xx for ``GET`` only; redirects never."""
-    return cls(
-        total=total, connect=total, read=total, status=total, other=0, redirect=0,
-        allowed_methods=frozenset({"GET"}), status_forcelist=RETRY_STATUSES,
-        backoff_factor=backoff_factor, backoff_max=backoff_max, backoff_jitter=0.25 * backoff_factor,
-        respect_retry_after_header=True, retry_after_max=retry_after_max,
-        raise_on_status=False, raise_on_redirect=False,
-    )
-
-
-def _excerpt(text: str | bytes, limit: int = BODY_EXCERPT) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
-
-
-def _quote(body: Any) -> str:
-    """An answer's JSON, shortened, for an error message."""
-    return _excerpt(json.dumps(body, ensure_ascii=False))
-
-
-def _public_url(url: str) -> str:
-    """A URL fit for logs: without its query string (presigned URLs carry tokens there)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def _is_loopback(host: str | None) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
-def _date_arg(value: dt.date | dt.datetime | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
-
-
-# --- the client -------------------------------------------------------------------------
+# The one redaction on every record of the client's loggers and urllib3's (which logs request
+# URLs with their query string).
+redact_log_records(__name__, api_download.__name__, "urllib3.connectionpool",
+                   "urllib3.connection", "urllib3.response", "urllib3.poolmanager",
+                   "urllib3.util.retry")
 
 
 @dataclass(repr=False)
@@ -219,23 +117,10 @@ class ReportApiClient:
     allow_http: bool = False
 
     def __post_init__(self) -> None:
-        missing = [name for name in ("base_url", "api_key", "nickname", "cohort")
-                   if not str(getattr(self, name) or "").strip()]
-        if missing:
-            raise ConfigError(f"report API client is missing {', '.join(missing)}; set them on "
-                              "the Airflow connection sales_api (host, password, extra "
-                              "nickname / cohort)")
-        self.base_url = self.base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https"):
-            raise ConfigError(f"base URL {self.base_url!r} needs a scheme (https://)")
-        if parts.scheme == "http" and not (self.allow_http or _is_loopback(parts.hostname)):
-            raise ConfigError(
-                f"base URL {self.base_url!r}: the API key is sent only over https (http is "
-                "allowed on a loopback host; for a sandbox on a private network set the extra "
-                '"allow_http": true on the connection sales_api)')
+        self.base_url = checked_settings(self.base_url, self.api_key, self.nickname,
+                                         self.cohort, allow_http=self.allow_http)
         self.cohort = str(self.cohort)
-        self._api = self._session()
+        self._api = new_session(self.retry)
         self._api.headers.update({
             "X-Nickname": self.nickname,
             "X-Cohort": self.cohort,
@@ -243,62 +128,21 @@ class ReportApiClient:
             "X-API-KEY": self.api_key,
             "Accept": "application/json",
         })
-        self._files = self._session()  # no identity headers: file URLs are public
+        self._files = new_session(self.retry)  # no identity headers: file URLs are public
         self._files.headers["Accept-Encoding"] = "identity"  # so Content-Length = file bytes
-
-    def _session(self) -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False  # no proxy or .netrc credentials from the environment
-        adapter = HTTPAdapter(max_retries=self.retry)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
 
     # -- construction -------------------------------------------------------------------
 
     @classmethod
     def from_airflow_connection(cls, conn: Any, **overrides: Any) -> ReportApiClient:
-        """Build from an Airflow ``Connection`` (or anything with the same attributes).
-
-        ``host`` is the base URL with scheme (``https://reports.example.net``), or a bare host
-        completed by ``schema`` (the scheme, default https) and ``port``; ``password`` is the
-        API key (extra ``api_key`` also accepted); extras ``nickname`` and ``cohort``. Optional
-        extras ``connect_timeout``, ``read_timeout`` override the defaults; keyword
-        ``overrides`` (e.g. ``retry=default_retry(total=5)``) win over everything.
-        """
-        extra = getattr(conn, "extra_dejson", None) or {}
-        host = (getattr(conn, "host", None) or "").strip()
-        if not host:
-            raise ConfigError("connection sales_api has no host; set it to the API base URL, "
-                              "e.g. https://reports.example.net")
-        if "://" in host:
-            base_url = host
-        else:
-            scheme = (getattr(conn, "schema", None) or "https").strip().lower()
-            if scheme not in ("http", "https"):
-                scheme = "https"
-            port = getattr(conn, "port", None)
-            host, _, path = host.partition("/")
-            base_url = f"{scheme}://{host}{f':{port}' if port else ''}"
-            if path:
-                base_url += "/" + path
-        kwargs: dict[str, Any] = {
-            "base_url": base_url,
-            "api_key": getattr(conn, "password", None) or extra.get("api_key") or "",
-            "nickname": extra.get("nickname") or "",
-            "cohort": str(extra.get("cohort") or ""),
-        }
-        for name in ("connect_timeout", "read_timeout", "download_read_timeout"):
-            if extra.get(name) is not None:
-                kwargs[name] = float(extra[name])
-        if str(extra.get("allow_http", "")).lower() in ("true", "1", "yes"):
-            kwargs["allow_http"] = True
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        """Build from an Airflow ``Connection`` (or anything with the same attributes), see
+        :func:`sales_mart.api_connection.settings_from_connection`; keyword ``overrides``
+        (e.g. ``retry=default_retry(total=5)``) win over everything."""
+        return cls(**{**settings_from_connection(conn), **overrides})
 
     def __repr__(self) -> str:
-        return (f"ReportApiClient(base_url={self.base_url!r}, api_key='***', "
-                f"nickname={self.nickname!r}, cohort={self.cohort!r})")
+        return redact(f"ReportApiClient(base_url={self.base_url!r}, api_key='***', "
+                      f"nickname={self.nickname!r}, cohort={self.cohort!r})")
 
     def close(self) -> None:
         self._api.close()
@@ -312,88 +156,69 @@ class ReportApiClient:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _mask(self, text: str) -> str:
-        return text.replace(self.api_key, "***") if self.api_key else text
-
     def _call(self, method: str, path: str, params: Mapping[str, str] | None = None) -> Any:
-        """One API call (urllib3 retries inside, see the module doc); the decoded JSON body."""
+        """One API call (urllib3 retries inside, see the module doc); the decoded JSON body.
+        Every body is streamed and read under a cap (sales_mart.api_http)."""
         what = f"{method} {path}"
+        may_have_started = method != "GET"
         try:
             # Never follow a redirect: it would carry X-API-KEY to wherever it points.
             response = self._api.request(
                 method, f"{self.base_url}{path}", params=params, allow_redirects=False,
-                timeout=(self.connect_timeout, self.read_timeout))
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            if method != "GET" and not _never_sent(exc):
-                raise ReportRequestUncertain(self._mask(
-                    f"{what}: no answer ({_reason(exc)}); the request may have reached the API "
-                    "and started a report there. Not retried automatically (the request is not "
-                    "idempotent): run the date again when the API answers.")) from None
-            raise RetriesExhausted(self._mask(
-                f"{what} failed after {_attempts(self.retry)} attempts: {_reason(exc)}")) from None
-        status = response.status_code
-        if 300 <= status < 400:
-            target = urlsplit(response.headers.get("Location", "")).netloc or "?"
-            raise ReportApiError(
-                f"{what} answered HTTP {status}, a redirect to {target}: refused, the API "
-                f"key is sent only to {urlsplit(self.base_url).netloc}; if the service "
-                "moved, set the new base URL on the connection sales_api")
-        if status in RETRY_STATUSES:
-            body = _excerpt(response.text, 120)
-            if method != "GET":
-                raise TryAgainLater(self._mask(
-                    f"{what} was refused with HTTP {status} ({body}); no report was started"))
-            raise RetriesExhausted(self._mask(
-                f"{what} still answered HTTP {status} after {_tries(response)} attempts: {body}"))
-        if status in (401, 403):
-            raise AuthError(self._mask(
-                f"{what} was refused with HTTP {status} ({_excerpt(response.text, 120)}): "
-                "check the API key (password of the Airflow connection sales_api) and the "
-                "extras nickname and cohort"))
-        if status == 404 and _is_not_found_body(response):
-            return response.json()  # NOT FOUND sent as HTTP 404: same meaning as with 200
-        if status >= 400:
-            raise ReportApiError(self._mask(
-                f"{what} failed with HTTP {status}: {_excerpt(response.text)}"))
+                stream=True, timeout=(self.connect_timeout, self.read_timeout))
+        except REQUEST_ERRORS as exc:
+            raise request_failure(what, exc, self.retry,
+                                  may_have_started=may_have_started) from None
+        with response:
+            status = response.status_code
+            if 300 <= status < 400:
+                target = host_of(redirect_target(response))
+                raise ReportApiError(
+                    f"{what} answered HTTP {status}, a redirect to {target}: refused, the API "
+                    f"key is sent only to {host_of(self.base_url)}; if the service moved, set "
+                    "the new base URL on the connection sales_api")
+            if status in RETRY_STATUSES:
+                body = excerpt(error_body(response), 120)
+                if method != "GET":
+                    raise TryAgainLater(
+                        f"{what} was refused with HTTP {status} ({body}); no report was started")
+                raise RetriesExhausted(f"{what} still answered HTTP {status} after "
+                                       f"{tries(response)} attempts: {body}")
+            if status in (401, 403):
+                raise AuthError(
+                    f"{what} was refused with HTTP {status} ({excerpt(error_body(response), 120)}"
+                    "): check the API key (password of the Airflow connection sales_api) and "
+                    "the extras nickname and cohort")
+            if 400 <= status and status != 404:
+                raise ReportApiError(
+                    f"{what} failed with HTTP {status}: {excerpt(error_body(response))}")
+            try:
+                text, more = read_capped(response, ANSWER_CAP)
+            except REQUEST_ERRORS as exc:
+                raise request_failure(what, exc, self.retry,
+                                      may_have_started=may_have_started) from None
+        if more:
+            raise MalformedResponse(f"{what} answered HTTP {status} with more than {ANSWER_CAP} "
+                                    f"bytes, not an answer of this API: {excerpt(text)!r}")
         try:
-            return response.json()
+            body = json.loads(text)
         except ValueError:
-            raise MalformedResponse(self._mask(
-                f"{what} answered HTTP {status} with a body that is not JSON: "
-                f"{_excerpt(response.text)!r}")) from None
-
-    def _field(self, body: Any, what: str, *path: str) -> Any:
-        value = body
-        for key in path:
-            if not isinstance(value, dict) or key not in value or value[key] in (None, ""):
-                raise MalformedResponse(self._mask(
-                    f"{what}: the answer lacks field {'.'.join(path)}: {_quote(body)!r}"))
-            value = value[key]
-        return value
-
-    def _file_urls(self, body: Any, what: str, needed: str) -> dict[str, str]:
-        """``data.s3_path``: file name -> URL; it must name ``needed``."""
-        files = self._field(body, what, "data", "s3_path")
-        if not isinstance(files, dict) or needed not in files:
-            raise MalformedResponse(self._mask(
-                f"{what}: data.s3_path lacks {needed}: {_quote(body)!r}"))
-        return {str(k): str(v) for k, v in files.items()}
-
-    def _day_field(self, body: Any, what: str, *path: str) -> dt.date:
-        value = self._field(body, what, *path)
-        try:
-            return dt.date.fromisoformat(str(value)[:10])
-        except ValueError:
-            raise MalformedResponse(self._mask(
-                f"{what}: field {'.'.join(path)} is not a date: {_excerpt(str(value))!r}"
-            )) from None
+            body = _NOT_JSON
+        if status == 404:
+            if isinstance(body, dict) and str(body.get("status", "")).upper() == "NOT FOUND":
+                return body  # NOT FOUND sent as HTTP 404: same meaning as with 200
+            raise ReportApiError(f"{what} failed with HTTP {status}: {excerpt(text)}")
+        if body is _NOT_JSON:
+            raise MalformedResponse(f"{what} answered HTTP {status} with a body that is not "
+                                    f"JSON: {excerpt(text)!r}")
+        return body
 
     # -- the API ------------------------------------------------------------------------
 
     def generate_report(self) -> str:
         """``POST /generate_report``; returns the task id."""
         body = self._call("POST", "/generate_report")
-        task_id = str(self._field(body, "POST /generate_report", "task_id"))
+        task_id = str(answer_field(body, "POST /generate_report", "task_id"))
         log.info("report requested: task %s", task_id)
         return task_id
 
@@ -401,42 +226,39 @@ class ReportApiClient:
         """One ``GET /get_report`` poll: the :class:`Report` once ready, None while RUNNING."""
         what = "GET /get_report"
         body = self._call("GET", "/get_report", {"task_id": task_id})
-        status = str(self._field(body, what, "status")).upper()
+        status = str(answer_field(body, what, "status")).upper()
         if status == "RUNNING":
             return None
         if status != "SUCCESS":
-            raise ReportApiError(self._mask(
-                f"report task {task_id} ended with status {status}: {_quote(body)}"))
+            raise ReportApiError(
+                f"report task {task_id} ended with status {status}: {quote(body)}")
         return Report(
             task_id=task_id,
-            report_id=str(self._field(body, what, "data", "report_id")),
-            start_day=self._day_field(body, what, "data", "start_day"),
-            end_date=self._day_field(body, what, "data", "end_date"),
-            files=self._file_urls(body, what, "user_order_log"),
+            report_id=str(answer_field(body, what, "data", "report_id")),
+            start_day=day_field(body, what, "data", "start_day"),
+            end_date=day_field(body, what, "data", "end_date"),
+            files=file_urls(body, what, "user_order_log"),
         )
 
     def get_increment(self, report_id: str, date: dt.date | dt.datetime | str) -> Increment:
         """``GET /get_increment`` for one day; :class:`IncrementNotFound` on ``NOT FOUND``."""
-        day = _date_arg(date)
+        day = date_arg(date)
         what = f"GET /get_increment {day.isoformat()}"
         body = self._call("GET", "/get_increment",
                           {"report_id": report_id, "date": f"{day.isoformat()}T00:00:00"})
-        status = str(self._field(body, what, "status")).upper()
+        status = str(answer_field(body, what, "status")).upper()
         if status == "NOT FOUND":
-            reason = body.get("reason") or body.get("detail") or body.get("message") \
-                or _quote(body)
-            raise IncrementNotFound(day, self._mask(str(reason)), report_id)
+            raise IncrementNotFound(day, not_found_reason(body), report_id)
         if status != "SUCCESS":
-            raise ReportApiError(self._mask(
-                f"{what}: unexpected status {status}: {_quote(body)}"))
-        answered = self._day_field(body, what, "date")
+            raise ReportApiError(f"{what}: unexpected status {status}: {quote(body)}")
+        answered = day_field(body, what, "date")
         if answered != day:
             raise MalformedResponse(f"{what}: the answer is for {answered}, not {day}")
         increment = Increment(
             report_id=report_id,
-            increment_id=str(self._field(body, what, "data", "increment_id")),
+            increment_id=str(answer_field(body, what, "data", "increment_id")),
             date=day,
-            files=self._file_urls(body, what, "user_order_log_inc"),
+            files=file_urls(body, what, "user_order_log_inc"),
         )
         log.info("increment %s for %s", increment.increment_id, day)
         return increment
@@ -445,120 +267,21 @@ class ReportApiClient:
                  max_bytes: int | None = None) -> DownloadResult:
         """Stream ``url`` to ``dest`` atomically; return path, bytes, sha256 and row count.
 
-        The body goes to a temporary file (mode 0640) beside ``dest``; its size must equal
+        Only from ``https`` (plain ``http`` from a loopback host, or from the API's own host
+        with ``allow_http``), following at most 5 redirects held to the same rule. The body
+        goes to a temporary file (mode 0640) beside ``dest``; its size must equal
         ``Content-Length`` when the server sends one (else :class:`IncompleteDownload`), and
         may not pass ``max_bytes`` (:class:`DownloadTooLarge`); the file is fsynced and then
         renamed to ``dest``. On failure nothing is left behind.
         """
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shown = _public_url(url)
-        what = f"GET {shown}"
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            response = self._files.get(url, stream=True,
-                                       timeout=(self.connect_timeout, self.download_read_timeout))
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise RetriesExhausted(
-                f"{what} failed after {_attempts(self.retry)} attempts: {_reason(exc)}") from None
-        try:
-            with response:
-                size, digest, lines = self._stream(response, tmp, what, max_bytes)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _fsync_dir(dest.parent)
-        result = DownloadResult(path=dest, bytes=size, sha256=digest, rows=max(0, lines - 1))
-        log.info("downloaded %s to %s: %d bytes, %d rows, sha256 %s", shown, result.path,
-                 result.bytes, result.rows, result.sha256)
-        return result
-
-    def _stream(self, response: requests.Response, tmp: Path, what: str,
-                max_bytes: int | None) -> tuple[int, str, int]:
-        """Writes the body to ``tmp``; returns its size, sha256 and number of lines."""
-        status = response.status_code
-        if status in RETRY_STATUSES:
-            raise RetriesExhausted(f"{what} still answered HTTP {status} after "
-                                   f"{_tries(response)} attempts")
-        if status >= 400:
-            raise ReportApiError(f"{what} failed with HTTP {status}: "
-                                 f"{_excerpt(response.text, 120)}")
-        expected = response.headers.get("Content-Length")
-        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-        too_large = (f"{what}: the file is larger than the download cap of {max_bytes} "
-                     "bytes (setting sales_mart_max_download_mb)")
-        if max_bytes is not None and expected is not None and int(expected) > max_bytes:
-            raise DownloadTooLarge(f"{too_large}: Content-Length {expected}")
-        digest = hashlib.sha256()
-        size = newlines = 0
-        last_byte = b""
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-            os.fchmod(fd, 0o640)  # whatever the umask
-            with open(fd, "wb") as out:
-                for chunk in response.iter_content(self.chunk_size):
-                    if max_bytes is not None and size + len(chunk) > max_bytes:
-                        raise DownloadTooLarge(too_large)
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    newlines += chunk.count(b"\n")
-                    last_byte = chunk[-1:] or last_byte
-                out.flush()
-                os.fsync(out.fileno())
-        except (requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ConnectionError, requests.Timeout) as exc:
-            raise IncompleteDownload(
-                f"{what}: transfer interrupted after {size} bytes"
-                f"{f' of {expected}' if expected else ''} ({type(exc).__name__})") from None
-        if expected is not None and not encoded and size != int(expected):
-            raise IncompleteDownload(f"{what}: received {size} bytes, Content-Length says "
-                                     f"{expected}")
-        lines = newlines + (1 if last_byte not in (b"", b"\n") else 0)
-        return size, digest.hexdigest(), lines
+        api_origin = origin(self.base_url)
+        return api_download.download(
+            self._files, url, dest, timeout=(self.connect_timeout, self.download_read_timeout),
+            retry=self.retry, chunk_size=self.chunk_size, max_bytes=max_bytes,
+            plain_http_origins=frozenset([api_origin] if self.allow_http and api_origin else []))
 
 
-def _is_not_found_body(response: requests.Response) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and str(body.get("status", "")).upper() == "NOT FOUND"
-
-
-def _attempts(retry: Retry) -> int:
-    return (retry.total or 0) + 1
-
-
-def _tries(response: requests.Response) -> int:
-    """Attempts urllib3 made for this answer (its retry history, plus the first)."""
-    retries = getattr(response.raw, "retries", None)
-    return len(retries.history) + 1 if retries is not None else 1
-
-
-def _reason(exc: Exception) -> str:
-    """The innermost cause of a requests error, without URLs' query strings."""
-    reason = exc.args[0] if exc.args else exc
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
-    return redact_urls(f"{type(exc).__name__}: {reason}")
-
-
-def _never_sent(exc: Exception) -> bool:
-    """Whether the request surely never reached the server (the connection was not made)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the rename durable (where a directory can be opened: not on every platform)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+_NOT_JSON = object()
 
 
 __all__ = [

@@ -20,7 +20,9 @@ A rule answers a request of its endpoint instead of (or, for ``delay`` alone, be
 normal answer. Each request uses the first rule that still has uses left and matches its date;
 ``times`` is a count (default 1) or ``"always"``. Rule fields: ``status`` (e.g. 500, 503, 429),
 ``retry_after`` (seconds, sent as ``Retry-After``; default 1 for 429), ``delay`` (seconds
-before answering), ``body`` (a literal body sent with HTTP 200, e.g. broken JSON),
+before answering), ``body`` (a literal body sent with HTTP 200, or with ``status`` when both
+are given, e.g. broken JSON or a 401 that echoes the key), ``repeat`` (the body sent that many
+times over, streamed: a huge answer the sandbox never holds whole),
 ``cut_off`` (download only: the share of the file sent before the connection is dropped),
 ``dates`` (only requests for these dates; ``"history"`` means the full report's file),
 ``redirect_to`` (answer ``307 Temporary Redirect`` to that URL, the request's path and query
@@ -63,14 +65,15 @@ class FaultRule:
     body: str | None = None
     cut_off: float | None = None
     redirect_to: str | None = None
+    repeat: int = 1
     times: int | None = 1  # None: every matching request
     dates: frozenset[str] | None = None
     used: int = 0
 
     @classmethod
     def from_dict(cls, endpoint: str, raw: dict[str, Any]) -> FaultRule:
-        known = {"status", "retry_after", "delay", "body", "cut_off", "redirect_to", "times",
-                 "dates"}
+        known = {"status", "retry_after", "delay", "body", "repeat", "cut_off", "redirect_to",
+                 "times", "dates"}
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"{endpoint}: unknown fault field(s) {sorted(unknown)}; "
@@ -92,6 +95,9 @@ class FaultRule:
                 raise ValueError(f"{endpoint}: cut_off applies to the download endpoint only")
             if not 0 <= float(cut_off) < 1:
                 raise ValueError("download: cut_off is the share of the file sent, in [0, 1)")
+        repeat = raw.get("repeat", 1)
+        if not isinstance(repeat, int) or repeat < 1 or (repeat > 1 and raw.get("body") is None):
+            raise ValueError(f"{endpoint}: repeat is a positive integer, and needs a body")
         dates = raw.get("dates")
         rule = cls(
             status=status,
@@ -100,6 +106,7 @@ class FaultRule:
             body=raw.get("body"),
             cut_off=None if cut_off is None else float(cut_off),
             redirect_to=raw.get("redirect_to"),
+            repeat=repeat,
             times=times,
             dates=None if dates is None else frozenset(_date_key(d) for d in dates),
         )
@@ -116,6 +123,8 @@ class FaultRule:
                 out[name] = getattr(self, name)
         if self.delay:
             out["delay"] = self.delay
+        if self.repeat != 1:
+            out["repeat"] = self.repeat
         if self.dates is not None:
             out["dates"] = sorted(self.dates)
         return out

@@ -180,11 +180,21 @@ async def _injected(rule: FaultRule | None, request: Request | None = None) -> R
     if rule.retry_after is not None:
         headers["Retry-After"] = str(int(rule.retry_after)) if rule.retry_after.is_integer() \
             else str(rule.retry_after)
+    if rule.body is not None:
+        status = rule.status or 200
+        if rule.repeat > 1:
+            body = rule.body.encode()
+
+            async def repeated():
+                for _ in range(rule.repeat):
+                    yield body
+            return StreamingResponse(repeated(), status_code=status,
+                                     media_type="application/json", headers=headers)
+        return Response(rule.body, status_code=status, media_type="application/json",
+                        headers=headers)
     if rule.status is not None:
         return JSONResponse({"detail": f"injected fault: HTTP {rule.status}"},
                             status_code=rule.status, headers=headers)
-    if rule.body is not None:
-        return Response(rule.body, media_type="application/json", headers=headers)
     return None
 
 

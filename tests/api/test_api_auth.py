@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import requests
-from api_testkit import API_KEY, COHORT, FIRST_DAY, NICKNAME, make_client
+from api_testkit import API_KEY, COHORT, FIRST_DAY, NICKNAME, Catcher, make_client
 from report_polling import ready_report
 
 from sales_mart.api_client import (
@@ -137,39 +137,6 @@ def test_unreachable_server_fails_after_bounded_retries():
     with make_client(f"http://127.0.0.1:{port}") as client:
         with pytest.raises(RetriesExhausted, match="after 4 attempts"):
             client.generate_report()
-
-
-class Catcher:
-    """An HTTP server on another loopback host (127.0.0.2) that records every request's
-    headers: the place a hostile redirect would send the client."""
-
-    def __init__(self):
-        import http.server
-        import threading
-
-        self.requests = []
-        catcher = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _record(self):
-                catcher.requests.append(dict(self.headers))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"task_id": "stolen"}')
-
-            do_GET = do_POST = _record
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-        self.url = f"http://127.0.0.2:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.mark.parametrize("endpoint", ["generate_report", "get_report"])

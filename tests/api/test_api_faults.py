@@ -246,3 +246,21 @@ def test_fault_config_can_be_replaced_over_http(api):
     bad = requests.put(f"{api.base_url}/_sandbox/faults", json={"endpoints": {"nope": []}},
                        headers=headers, timeout=5)
     assert bad.status_code == 400 and "unknown endpoint" in bad.json()["detail"]
+
+
+def test_a_body_fault_with_a_status_and_repeated(api):
+    import requests
+    from api_testkit import API_KEY, COHORT, NICKNAME
+
+    headers = {"X-API-KEY": API_KEY, "X-Nickname": NICKNAME, "X-Cohort": COHORT,
+               "X-Project": "True"}
+    api.set_faults({"endpoints": {"generate_report": [
+        {"status": 401, "body": '{"detail": "no"}'},
+        {"body": "ab", "repeat": 3},
+        {"status": 400, "body": "xyz", "repeat": 2}]}})
+    answers = [requests.post(f"{api.base_url}/generate_report", headers=headers, timeout=5)
+               for _ in range(3)]
+    assert [(a.status_code, a.text) for a in answers] == [
+        (401, '{"detail": "no"}'), (200, "ababab"), (400, "xyzxyz")]
+    with pytest.raises(ValueError, match="repeat"):
+        api.set_faults({"endpoints": {"get_report": [{"status": 400, "repeat": 2}]}})

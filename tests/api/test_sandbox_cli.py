@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -76,16 +77,23 @@ def served(tmp_path):
          "--faults", str(faults), "--not-found", str(START + dt.timedelta(days=1)),
          "--fail", "get_increment=500:1", "--retry-after", "0"],
         stderr=subprocess.PIPE, text=True, env=env)
+    # Lines read by a thread: select() on the pipe misses lines already in the text buffer
+    # (two lines arriving in one read left "running on" unseen until the deadline, under load).
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stderr],
+                              daemon=True)
+    reader.start()
     url = None
     deadline = time.monotonic() + 30
     seen = []
     while url is None and time.monotonic() < deadline and process.poll() is None:
-        ready, _, _ = select.select([process.stderr], [], [], 0.5)
-        if ready:
-            line = process.stderr.readline()
-            seen.append(line)
-            if match := re.search(r"running on (http://\S+)", line):
-                url = match.group(1)
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if match := re.search(r"running on (http://\S+)", line):
+            url = match.group(1)
     try:
         assert url, f"the server did not start: {''.join(seen)}"
         yield url
@@ -96,6 +104,7 @@ def served(tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(timeout=5)  # the pipe's end ends it
         process.stderr.close()
 
 
