@@ -79,14 +79,17 @@ def table_uri(namespace: str, database: str, table: str) -> str:
     return f"{namespace}/{database}/{schema}/{name}"
 
 
-def parse_time_warehouse() -> tuple[str, str]:
-    """The warehouse named by ``SALES_DWH_URL`` (host, port and database only, never the login),
-    for what must be fixed when a DAG file is parsed: the retention Assets' URIs. Set it, in the
-    DAG processor's environment, to the warehouse of ``sales_dwh``; :func:`check_assets` warns
-    at run time when they differ."""
-    from sales_mart import config
+WAREHOUSE_URI_ENV = "SALES_MART_WAREHOUSE_URI"
+DEFAULT_WAREHOUSE_URI = "postgres://127.0.0.1:5432/sales_mart"
 
-    url = urlsplit(os.environ.get("SALES_DWH_URL") or config.DEFAULT_DWH_URL)
+
+def parse_time_warehouse() -> tuple[str, str]:
+    """The warehouse named by ``SALES_MART_WAREHOUSE_URI`` (``postgres://host:port/database``,
+    no login; default ``postgres://127.0.0.1:5432/sales_mart``), for what is fixed when a DAG
+    file is parsed: the retention Assets' URIs. Set it, in every Airflow component's
+    environment alike, to the warehouse of ``sales_dwh``; the ``publish`` task warns at run
+    time when they differ (:func:`check_assets`)."""
+    url = urlsplit(os.environ.get(WAREHOUSE_URI_ENV) or DEFAULT_WAREHOUSE_URI)
     return warehouse_of(url.hostname, url.port, url.path.lstrip("/"))
 
 
@@ -172,13 +175,13 @@ def collect(reads=(), writes=()) -> None:
 
 
 def check_assets(outlets, conn, log) -> None:
-    """Warns when the retention Assets (fixed at parse time from ``SALES_DWH_URL``) name another
+    """Warns when the retention Assets (fixed at parse time, :func:`parse_time_warehouse`) name another
     warehouse than ``sales_dwh``: downstream DAGs would still run, but lineage and Assets would
     disagree."""
     namespace, database = connection_warehouse(conn)
     for asset in outlets:
         uri = getattr(asset, "uri", "")
         if uri.startswith("postgres") and not uri.startswith(f"{namespace}/{database}/"):
-            log.warning("Asset %s has URI %s, but sales_dwh is %s/%s: set SALES_DWH_URL in the "
-                        "DAG processor's environment to the warehouse of sales_dwh",
-                        asset.name, uri, namespace, database)
+            log.warning("Asset %s has URI %s, but sales_dwh is %s/%s: set %s in every Airflow "
+                        "component's environment to the warehouse of sales_dwh",
+                        asset.name, uri, namespace, database, WAREHOUSE_URI_ENV)
