@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sales_mart.airflow.settings import landing_dir, setting
+from sales_mart.airflow.settings import fail, landing_dir, setting
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,35 @@ def archive_root():
     than the download."""
     from airflow.sdk import ObjectStoragePath
 
-    url = setting("sales_mart_archive_url") or landing_dir().resolve().as_uri()
+    url = setting("sales_mart_archive_url")
+    if not url:
+        require_shared_archive()
+        url = landing_dir().resolve().as_uri()
     return ObjectStoragePath(url.rstrip("/") + "/",
                              conn_id=setting("sales_mart_archive_conn_id") or None)
+
+
+# Executors whose tasks all run on the scheduler's machine; any other (Celery, Kubernetes, Edge)
+# may run the download and the COPY of a day on two machines.
+ONE_MACHINE_EXECUTORS = {"LocalExecutor", "SequentialExecutor", "DebugExecutor"}
+
+
+def require_shared_archive() -> None:
+    """Fails fast when tasks may run on several machines and no shared archive is set: the
+    default archive, a worker's local folder, would hold a file the COPY (on another worker)
+    cannot see."""
+    from airflow.configuration import conf
+
+    executors = [e.strip().split(".")[-1].split(":")[-1]
+                 for e in (conf.get("core", "executor", fallback="LocalExecutor") or "").split(",")
+                 if e.strip()]
+    distributed = [e for e in executors if e not in ONE_MACHINE_EXECUTORS]
+    if distributed:
+        raise fail(
+            f"the executor {', '.join(distributed)} may run a day's download and COPY on "
+            "different machines, but no shared raw-file archive is set: set the Variable "
+            "sales_mart_archive_url to storage every worker reaches (e.g. "
+            "s3://bucket/sales_mart/, with sales_mart_archive_conn_id), docs/deploy.md")
 
 
 def scratch() -> tempfile.TemporaryDirectory:

@@ -48,6 +48,7 @@ class CheckFileOperator(SQLCheckOperator):
         self.check = check
 
     def execute(self, context):
+        dwh.refresh_hook(self)
         with timeouts.waiting(self.task_id, timeouts.CHECK, self.execution_timeout):
             return super().execute(context)
 
@@ -62,7 +63,7 @@ class CheckFileOperator(SQLCheckOperator):
     # OpenLineage: the tables, named from the connection when the task runs (not the provider's
     # SQL parser, which cannot read `%(load_id)s` and would take the check function for a table).
     def get_openlineage_facets_on_start(self):
-        return lineage.operator_lineage(self.get_db_hook().get_connection(self.conn_id),
+        return lineage.operator_lineage(dwh.connection(),
                                         reads=lineage.CHECK_READS[self.check])
 
     def get_openlineage_facets_on_complete(self, task_instance):
@@ -70,7 +71,7 @@ class CheckFileOperator(SQLCheckOperator):
         passed = results[0].success if results else None
         detail = results[0].actual if results else None
         return lineage.operator_lineage(
-            self.get_db_hook().get_connection(self.conn_id), reads=lineage.CHECK_READS[self.check],
+            dwh.connection(), reads=lineage.CHECK_READS[self.check],
             input_facets=lineage.check_facets(self.check, passed, detail))
 
     def get_openlineage_facets_on_failure(self, task_instance):

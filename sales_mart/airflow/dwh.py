@@ -29,6 +29,21 @@ def hook_params() -> dict[str, str]:
     return {"options": session_options()}
 
 
+def refresh_hook(operator) -> None:
+    """Before a SQL operator runs: its ``hook_params`` from the settings as they are now (the
+    timeouts are read when the task runs, like every other run-time setting, not when the DAG
+    file was parsed), and no hook made with older ones."""
+    operator.hook_params = {**(operator.hook_params or {}), **hook_params()}
+    operator.__dict__.pop("_hook", None)  # BaseSQLOperator._hook is a cached_property
+
+
+def connection():
+    """The ``sales_dwh`` connection (for names: lineage), without opening a session."""
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(DWH_CONN_ID)
+
+
 def connect():
     """A psycopg2 connection to ``sales_dwh`` with :func:`session_options`."""
     import psycopg2

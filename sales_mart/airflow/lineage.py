@@ -108,12 +108,6 @@ def retention_assets() -> list:
 # --- run time ----------------------------------------------------------------------------
 
 
-def dwh_connection():
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(DWH_CONN_ID)
-
-
 def datasets(conn, tables, facets: dict | None = None, kind: str = "input") -> list:
     """OpenLineage datasets of warehouse ``tables``; ``facets`` go on the first (input facets
     for an input, e.g. a check's result)."""
@@ -164,7 +158,9 @@ def collect(reads=(), writes=()) -> None:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
     from airflow.sdk.lineage import get_hook_lineage_collector
 
-    conn = dwh_connection()
+    from sales_mart.airflow.dwh import connection
+
+    conn = connection()
     namespace, database = connection_warehouse(conn)
     collector = get_hook_lineage_collector()
     context = PostgresHook(postgres_conn_id=DWH_CONN_ID)  # names the source; does not connect

@@ -34,8 +34,8 @@ class PublishOperator(SQLExecuteQueryOperator):
         super().__init__(sql=warehouse.PUBLISH_SQL, **kwargs)
 
     def execute(self, context):
-        lineage.check_assets(self.outlets, self.get_db_hook().get_connection(self.conn_id),
-                             log)
+        dwh.refresh_hook(self)
+        lineage.check_assets(self.outlets, dwh.connection(), log)
         with timeouts.waiting(self.task_id, timeouts.WAREHOUSE, self.execution_timeout):
             return super().execute(context)
 
@@ -43,7 +43,7 @@ class PublishOperator(SQLExecuteQueryOperator):
         return self.get_openlineage_facets_on_complete(None)
 
     def get_openlineage_facets_on_complete(self, task_instance):
-        return lineage.operator_lineage(self.get_db_hook().get_connection(self.conn_id),
+        return lineage.operator_lineage(dwh.connection(),
                                         reads=lineage.PUBLISH_READS,
                                         writes=lineage.PUBLISH_WRITES)
 
