@@ -37,13 +37,19 @@ venv: $(BIN)/.installed
 
 # requirements-runtime.lock: the package's own dependencies with S3 archive and Celery support
 # (the Docker image installs only these); requirements.lock: the same versions plus the
-# sandbox, demo and dev extras, for .venv.
+# sandbox, demo and dev extras, for .venv. Both with hashes (pip and uv check them).
+# AIRFLOW_CONSTRAINTS: Airflow's constraints file for the pinned release (a URL or a path),
+# https://raw.githubusercontent.com/apache/airflow/constraints-3.3.2/constraints-3.11.txt;
+# applied when given. It could not be fetched on the project's machines (no network beyond the
+# package registries), so the committed locks were resolved without it (docs/deploy.md).
+AIRFLOW_CONSTRAINTS ?=
+LOCK_CONSTRAINTS = $(if $(AIRFLOW_CONSTRAINTS),-c $(AIRFLOW_CONSTRAINTS))
 lock: $(BIN)/.installed
-	$(BIN)/uv pip compile -q pyproject.toml --extra s3 --extra celery --python-version 3.11 \
-	  -o requirements-runtime.lock
-	$(BIN)/uv pip compile -q pyproject.toml --extra s3 --extra celery --extra sandbox \
-	  --extra demo --extra dev --python-version 3.11 -c requirements-runtime.lock \
-	  -o requirements.lock
+	$(BIN)/uv pip compile -q --generate-hashes pyproject.toml --extra s3 --extra celery \
+	  --python-version 3.11 $(LOCK_CONSTRAINTS) -o requirements-runtime.lock
+	$(BIN)/uv pip compile -q --generate-hashes pyproject.toml --extra s3 --extra celery \
+	  --extra sandbox --extra demo --extra dev --python-version 3.11 $(LOCK_CONSTRAINTS) \
+	  -c requirements-runtime.lock -o requirements.lock
 
 # PostgreSQL must answer on 127.0.0.1:5432; start the machine's service when it is down.
 pg-up:

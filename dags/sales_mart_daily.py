@@ -31,10 +31,8 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from sales_mart import pipeline
-
-notify = pipeline.notify_failure  # SmtpNotifier to Variable sales_mart_alert_email
-api_retries = pipeline.api_task_retry_args()
+from sales_mart.airflow import alerts, load, publish, report, settings
+from sales_mart.airflow.report_sensor import ReportReadySensor, report_sensor_args
 
 
 @dag(
@@ -43,45 +41,45 @@ api_retries = pipeline.api_task_retry_args()
     # catch-up never reaches a day outside the report API's window (SALES_MART_API_WINDOW_DAYS)
     # nor before SALES_MART_START_DATE. start_date is early so that any date a person runs or
     # triggers gets its tasks: it loads, or fails saying why.
-    schedule=pipeline.daily_timetable(),
-    start_date=pipeline.ANY_DATE,
+    schedule=settings.daily_timetable(),
+    start_date=settings.ANY_DATE,
     catchup=True,
     max_active_runs=1,
     # Day D not published by D+1 09:00 UTC (SALES_MART_FRESHNESS_HOURS=33) e-mails the alert
     # address: an Airflow deadline alert, noticed by the scheduler, sent by the triggerer.
-    deadline=pipeline.freshness_deadline(),
+    deadline=alerts.freshness_deadline(),
     doc_md=__doc__,
     render_template_as_native_obj=True,
-    default_args={"retries": 0, "on_failure_callback": [notify]},
+    default_args={"retries": 0, "on_failure_callback": [alerts.notify_failure]},
     tags=["sales_mart"],
 )
 def sales_mart_daily():
-    @task(**api_retries)
+    @task(**report.api_task_args())
     def generate_report() -> str:
-        return pipeline.request_report()
+        return report.request_report()
 
-    @task(**api_retries)
-    def get_increment(report: dict, ds=None) -> dict:
-        return pipeline.get_increment(report["report_id"], ds)
+    @task(**report.api_task_args())
+    def get_increment(ready: dict, ds=None) -> dict:
+        return report.get_increment(ready["report_id"], ds)
 
-    @task(**api_retries)
+    @task(**report.download_task_args())
     def download(increment: dict, ds=None) -> dict:
-        return pipeline.download_increment(increment["report_id"], ds)
+        return report.download_increment(increment["report_id"], ds)
 
-    @task(task_id=pipeline.COPY_TASK_ID)
+    @task(**load.copy_task_args())
     def copy_to_staging(landed: dict, ds=None) -> int:
-        return pipeline.copy_to_staging(landed["uri"], landed["sha256"], source="increment",
-                                        day=ds)
+        return load.copy_to_staging(landed["uri"], landed["sha256"], source="increment",
+                                    day=ds)
 
-    @task(**pipeline.after_copy_args())
+    @task(**load.after_copy_args())
     def ingest(load_id: int) -> dict:
-        return pipeline.ingest(load_id)
+        return load.ingest(load_id)
 
-    wait_for_report = pipeline.ReportReadySensor(
+    wait_for_report = ReportReadySensor(
         task_id="wait_for_report", report_task_id=generate_report(),
-        **pipeline.report_sensor_args())
+        **report_sensor_args())
     load_id = copy_to_staging(download(get_increment(wait_for_report.output)))
-    pipeline.load_into_mart(ingest(load_id))
+    publish.load_into_mart(ingest(load_id))
 
 
 sales_mart_daily()

@@ -22,47 +22,45 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from sales_mart import pipeline
-
-notify = pipeline.notify_failure  # SmtpNotifier to Variable sales_mart_alert_email
-api_retries = pipeline.api_task_retry_args()
+from sales_mart.airflow import alerts, load, publish, report, settings
+from sales_mart.airflow.report_sensor import ReportReadySensor, report_sensor_args
 
 
 @dag(
     dag_id="sales_mart_history",
     schedule=None,
     # Manual: any logical date may be given (a date before start_date would run no task).
-    start_date=pipeline.ANY_DATE,
+    start_date=settings.ANY_DATE,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     render_template_as_native_obj=True,
-    default_args={"retries": 0, "on_failure_callback": [notify]},
+    default_args={"retries": 0, "on_failure_callback": [alerts.notify_failure]},
     tags=["sales_mart"],
 )
 def sales_mart_history():
-    @task(**api_retries)
+    @task(**report.api_task_args())
     def generate_report() -> str:
-        return pipeline.request_report()
+        return report.request_report()
 
-    @task(**api_retries)
-    def download(report: dict) -> dict:
-        return pipeline.download_history(report["task_id"])
+    @task(**report.download_task_args())
+    def download(ready: dict) -> dict:
+        return report.download_history(ready["task_id"])
 
-    @task(task_id=pipeline.COPY_TASK_ID)
+    @task(**load.copy_task_args())
     def copy_to_staging(landed: dict) -> int:
-        return pipeline.copy_to_staging(landed["uri"], landed["sha256"], source="history",
-                                        day=None)
+        return load.copy_to_staging(landed["uri"], landed["sha256"], source="history",
+                                    day=None)
 
-    @task(**pipeline.after_copy_args())
+    @task(**load.after_copy_args())
     def ingest(load_id: int) -> dict:
-        return pipeline.ingest(load_id)
+        return load.ingest(load_id)
 
-    wait_for_report = pipeline.ReportReadySensor(
+    wait_for_report = ReportReadySensor(
         task_id="wait_for_report", report_task_id=generate_report(),
-        **pipeline.report_sensor_args())
+        **report_sensor_args())
     load_id = copy_to_staging(download(wait_for_report.output))
-    pipeline.load_into_mart(ingest(load_id))
+    publish.load_into_mart(ingest(load_id))
 
 
 sales_mart_history()

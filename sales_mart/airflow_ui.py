@@ -163,19 +163,41 @@ def read_login(home: Path, timeout: float = 30) -> tuple[str, str]:
     return user, password
 
 
-def stop_group(proc: subprocess.Popen, grace: float = 30) -> None:
-    """SIGINT stops `airflow standalone` cleanly (SIGTERM leaves its children running); then
-    anything left in its process group is killed."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
+# Ctrl-C stops everything within STOP_SECONDS: airflow standalone gets SIGINT (its clean stop;
+# SIGTERM would leave its children running) and GRACE_SECONDS to finish; under load it takes
+# longer (its components wait for their own children), so then every process of its group gets
+# SIGTERM and, a moment later, SIGKILL. A task killed so is run again like any failed task.
+GRACE_SECONDS = 5
+TERM_SECONDS = 2
+STOP_SECONDS = 10
+
+
+def stop_group(proc: subprocess.Popen, grace: float = GRACE_SECONDS,
+               term: float = TERM_SECONDS) -> None:
+    """Stops `airflow standalone` and everything in its process group, in grace + term
+    seconds at most."""
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, term)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait)
+        if proc.poll() is not None and not group_alive(proc.pid):
+            return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
+        proc.wait(timeout=1)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still there (signal 0 checks without sending)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def metadata_database(dwh_url: str) -> str:

@@ -7,9 +7,23 @@ from pathlib import Path
 
 DEFAULT_DWH_URL = "postgresql://postgres@127.0.0.1:5432/sales_mart"
 
-# The repository root: db/ and dags/ are found relative to the installed (editable) package.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DB_DIR = Path(os.environ.get("SALES_MART_DB_DIR", PROJECT_ROOT / "db"))
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The repository root, for an editable install (`make venv`): dags/ and db/ are beside the package.
+PROJECT_ROOT = PACKAGE_DIR.parent
+
+
+def find_db_dir() -> Path:
+    """The SQL the package runs (migrations, procedures, views, checks): ``SALES_MART_DB_DIR``
+    when set (e.g. a mounted copy that changes without a new image); else ``sales_mart/db``
+    inside an installed wheel (pyproject.toml ships db/ there); else the repository's db/."""
+    configured = os.environ.get("SALES_MART_DB_DIR", "").strip()
+    if configured:
+        return Path(configured)
+    shipped = PACKAGE_DIR / "db"
+    return shipped if shipped.is_dir() else PROJECT_ROOT / "db"
+
+
+DB_DIR = find_db_dir()
 
 
 def dwh_url() -> str:

@@ -235,7 +235,8 @@ def test_every_image_tag_is_pinned(services):
 
 
 def pins(lock: str) -> dict[str, str]:
-    return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$", (ROOT / lock).read_text(), re.M))
+    """name -> version of a lock file (each pin followed by its hashes)."""
+    return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", (ROOT / lock).read_text(), re.M))
 
 
 def test_the_image_installs_the_runtime_lock_only():
@@ -257,13 +258,12 @@ def test_the_image_installs_the_runtime_lock_only():
 
 
 def test_dockerfile_base_image_is_the_locked_airflow():
-    lock = (ROOT / "requirements-runtime.lock").read_text()
-    locked = re.search(r"^apache-airflow==(\S+)$", lock, re.M)
+    locked = pins("requirements-runtime.lock").get("apache-airflow")
     assert locked, "requirements-runtime.lock does not pin apache-airflow"
     base = re.search(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.M)
     assert base, "Dockerfile has no FROM"
-    assert base.group(1) == f"apache/airflow:{locked.group(1)}-python3.11", (
-        f"Dockerfile FROM {base.group(1)} does not match the lock's Airflow {locked.group(1)} "
+    assert base.group(1) == f"apache/airflow:{locked}-python3.11", (
+        f"Dockerfile FROM {base.group(1)} does not match the lock's Airflow {locked} "
         "on Python 3.11")
 
 
@@ -518,7 +518,7 @@ def test_connections_are_the_spec_ones(services):
 
 def test_connection_ids_match_the_dag_code(services):
     """The ids the pipeline code uses (`*_CONN_ID` constants) are the ones the stack creates."""
-    tree = ast.parse((ROOT / "sales_mart" / "pipeline.py").read_text())
+    tree = ast.parse((ROOT / "sales_mart" / "airflow" / "settings.py").read_text())
     used = {
         node.value.value
         for node in tree.body
@@ -534,7 +534,8 @@ def test_variables_the_dags_require_are_set(services):
     assert SPEC_ALERT_VARIABLE in variables_set
     # `var.value.NAME` in a template has no default: the run fails without the Variable.
     code = "".join(path.read_text() for path in
-                   [ROOT / "sales_mart" / "pipeline.py", *sorted((ROOT / "dags").glob("*.py"))])
+                   [*sorted((ROOT / "sales_mart" / "airflow").glob("*.py")),
+                    *sorted((ROOT / "dags").glob("*.py"))])
     required = set(re.findall(r"var\.value\.([a-z_][a-z0-9_]*)\b(?!\()", code)) - {"get"}
     assert required <= variables_set, f"Variables the DAGs need but the stack does not set: " \
         f"{sorted(required - variables_set)}"
@@ -567,7 +568,7 @@ def test_settings_point_into_the_mounts(services):
         assert landing in targets and not targets[landing].startswith("."), \
             f"{name}: the landing folder must be a named volume shared by the Airflow services"
     # The pipeline reads the landing folder under this name (Variable or env in upper case).
-    assert '"sales_mart_landing_dir"' in (ROOT / "sales_mart" / "pipeline.py").read_text()
+    assert '"sales_mart_landing_dir"' in (ROOT / "sales_mart" / "airflow" / "settings.py").read_text()
 
 
 def dockerignore_excludes(path: str) -> bool:
@@ -597,10 +598,14 @@ def test_dockerfile_copies_exist_in_the_build_context():
 
 
 def test_dockerfile_paths_match_the_mounts():
+    """The DAG files where the compose file mounts them; db/ built into the installed package
+    (no SALES_MART_DB_DIR in the image: the compose file sets it for its ./db mount only)."""
     text = DOCKERFILE.read_text()
-    assert re.search(r"^COPY\s+(?:--\S+\s+)*db\s+/opt/airflow/db\s*$", text, re.M)
     assert re.search(r"^COPY\s+(?:--\S+\s+)*dags\s+/opt/airflow/dags\s*$", text, re.M)
-    assert "SALES_MART_DB_DIR=/opt/airflow/db" in text
+    assert re.search(r"^COPY\s+(?:--\S+\s+)*db\s+/opt/sales_mart/db\s*$", text, re.M)
+    assert re.search(r"^RUN pip install --no-cache-dir --no-deps /opt/sales_mart\s*$", text, re.M)
+    assert "SALES_MART_DB_DIR" not in text
+    assert "--hash=sha256:" in (ROOT / "requirements-runtime.lock").read_text()
 
 
 def test_dags_folder_holds_the_spec_dags():

@@ -38,7 +38,7 @@ os.environ["SALES_MART_START_DATE"] = "2024-03-04"
 os.environ["SALES_MART_POLL_INTERVAL"] = "0.2"  # the wait_for_report sensor's pokes
 os.environ["SALES_MART_REPORT_DEADLINE"] = "30"
 # dag.test() cannot finish a successful run of a DAG with a deadline alert (Airflow 3.3.2, see
-# pipeline._under_dags_test); test_freshness.py parses the DAG with its alert.
+# sales_mart.airflow.alerts.under_dags_test); test_freshness.py parses the DAG with its alert.
 os.environ["SALES_MART_FRESHNESS_HOURS"] = "0"
 
 REPO = Path(__file__).resolve().parents[2]

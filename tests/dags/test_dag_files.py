@@ -97,11 +97,11 @@ def test_report_sensor_pokes_again_soon_then_at_the_poll_interval(monkeypatch):
     """By default wait_for_report waits 1 s after a RUNNING answer, then longer, never more than
     SALES_MART_POLL_INTERVAL (5 s): a quick report is picked up in a second, a minute-long one
     is not polled every second."""
-    from sales_mart import pipeline
+    from sales_mart.airflow.report_sensor import ReportReadySensor, report_sensor_args
 
     def sensor():
-        return pipeline.ReportReadySensor(task_id="wait_for_report", report_task_id="t",
-                                          **pipeline.report_sensor_args())
+        return ReportReadySensor(task_id="wait_for_report", report_task_id="t",
+                                 **report_sensor_args())
 
     monkeypatch.delenv("SALES_MART_POLL_INTERVAL")
     monkeypatch.setenv("SALES_MART_REPORT_DEADLINE", "900")  # the session's is 30 s

@@ -356,7 +356,10 @@ def test_the_failure_email_escapes_what_it_quotes_and_names_the_next_step(pipeli
     assert "&lt;script&gt;alert(1)&lt;/script&gt;Bad gateway" in mail.text
     assert "<script>" not in mail.text
     assert "Next step:" in mail.text
-    assert f"airflow dags test sales_mart_daily {DAY}" in mail.text
+    stamp = f"{DAY}T00:00:00+00:00"  # the run's logical date; its test: test_rerun_command.py
+    assert (f"airflow tasks clear sales_mart_daily --start-date {stamp} --end-date {stamp} "
+            "--yes") in mail.text
+    assert "dags test" not in mail.text  # deletes the run, bypasses executor and deadline
     assert "sales_api" in mail.text
 
 
