@@ -1,4 +1,4 @@
-"""Client of the sales report API (SPEC §2), used by the DAGs' tasks (sales_mart.pipeline).
+"""Client of the sales report API (SPEC §2), used by the DAGs' tasks (sales_mart.airflow).
 
     with ReportApiClient.from_airflow_connection(BaseHook.get_connection("sales_api")) as client:
         task_id = client.generate_report()

@@ -409,7 +409,7 @@ def main(argv=None) -> int:
             # dag.test logs every task at INFO; the progress bar says enough.
             os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
             # No scheduler here to notice a missed deadline, and dag.test cannot finish a run
-            # that has one (see pipeline._under_dags_test): the freshness alert is off.
+            # that has one (see sales_mart.airflow.alerts.under_dags_test): the freshness alert is off.
             os.environ["SALES_MART_FRESHNESS_HOURS"] = "0"
             home.mkdir(parents=True, exist_ok=True)
             # A fresh Airflow metadata database per demo: its run history is shown nowhere, and

@@ -27,7 +27,10 @@ drop procedure if exists mart.merge_load(bigint);
 create or replace procedure mart.name_uncovered_members()
 language sql
 set search_path = pg_catalog, pg_temp
+-- one pass over staging, hashed against the (often many) members: never a probe per member
+set enable_nestloop = off
 as $$
+    analyze publish_work.old_member;
     insert into publish_work.member_name (kind, id, name1, name2)
     select distinct on (m.kind, m.id) m.kind, m.id, m.name1, m.name2
     from staging.user_order_log as s
@@ -229,66 +232,48 @@ begin
             s.uniq_id desc
     ) as l;
 
+    analyze publish_work.member_name;  -- a scratch table: its statistics are of the last publish
     if v_out_of_order then
-        with later as (
-            select distinct on (m.kind, m.id) m.kind, m.id, m.name1, m.name2
-            from staging.published_delivery as p
-            join staging.user_order_log as s
-                on s.load_id = p.load_id and s.source = p.source
-                    and s.delivery_date = p.delivery_date
+        -- Names from the load's rows and the later deliveries' rows together, for the load's
+        -- members: the latest row of each decides (a rare path: days loaded out of order).
+        with candidate as (
+            select m.kind, m.id, m.name1, m.name2, s.delivery_date, s.source_rank, s.date_time,
+                s.uniq_id
+            from staging.user_order_log as s
             cross join lateral (
                 values ('customer', s.customer_id, s.first_name, s.last_name),
                     ('item', s.item_id, s.item_name, null),
                     ('city', s.city_id, s.city_name, null)
             ) as m (kind, id, name1, name2)
-            where p.load_id <> p_load_id
-                and (p.delivery_date, case p.source when 'increment' then 2 else 1 end)
-                > (v_load.delivery_days[1], v_rank)
+            -- by the load index: the load's rows and those of the later published deliveries
+            where s.load_id = any(array(
+                select p.load_id from staging.published_delivery as p
+                where p.load_id <> p_load_id
+                    and (p.delivery_date, case p.source when 'increment' then 2 else 1 end)
+                    > (v_load.delivery_days[1], v_rank)
+                union
+                select p_load_id
+            ))
+                and (s.load_id = p_load_id or exists (
+                    select from staging.published_delivery as p
+                    where p.load_id = s.load_id and p.source = s.source
+                        and p.delivery_date = s.delivery_date
+                ))
                 and (m.kind, m.id) in (select n.kind, n.id from publish_work.member_name as n)
-            order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
-                s.uniq_id desc
         ),
 
-        -- the load's latest row of each such member, to rank against the later rows
-        own as (
-            select distinct on (m.kind, m.id) m.kind, m.id, s.delivery_date, s.source_rank,
-                s.date_time, s.uniq_id
-            from staging.user_order_log as s
-            cross join lateral (
-                values ('customer', s.customer_id), ('item', s.item_id), ('city', s.city_id)
-            ) as m (kind, id)
-            where s.load_id = p_load_id
-                and (m.kind, m.id) in (select l.kind, l.id from later as l)
-            order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
-                s.uniq_id desc
-        ),
-
-        later_ranked as (
-            select distinct on (m.kind, m.id) m.kind, m.id, s.delivery_date, s.source_rank,
-                s.date_time, s.uniq_id
-            from staging.published_delivery as p
-            join staging.user_order_log as s
-                on s.load_id = p.load_id and s.source = p.source
-                    and s.delivery_date = p.delivery_date
-            cross join lateral (
-                values ('customer', s.customer_id), ('item', s.item_id), ('city', s.city_id)
-            ) as m (kind, id)
-            where p.load_id <> p_load_id
-                and (p.delivery_date, case p.source when 'increment' then 2 else 1 end)
-                > (v_load.delivery_days[1], v_rank)
-                and (m.kind, m.id) in (select l.kind, l.id from later as l)
-            order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
-                s.uniq_id desc
+        latest as (
+            select distinct on (c.kind, c.id) c.kind, c.id, c.name1, c.name2
+            from candidate as c
+            order by c.kind, c.id, c.delivery_date desc, c.source_rank desc, c.date_time desc,
+                c.uniq_id desc
         )
 
         update publish_work.member_name as n
         set name1 = l.name1, name2 = l.name2
-        from later as l
-        join later_ranked as lr on lr.kind = l.kind and lr.id = l.id
-        join own as o on o.kind = l.kind and o.id = l.id
+        from latest as l
         where n.kind = l.kind and n.id = l.id
-            and (lr.delivery_date, lr.source_rank, lr.date_time, lr.uniq_id)
-            > (o.delivery_date, o.source_rank, o.date_time, o.uniq_id);
+            and (n.name1, n.name2) is distinct from (l.name1, l.name2);
     end if;
     call mart.write_member_names();
 
@@ -548,6 +533,7 @@ begin
 
     select count(*) into v_contested from publish_work.contested;
     if v_contested > 0 then
+        analyze publish_work.contested;
         call mart.settle_contested_facts();
     end if;
 
