@@ -55,10 +55,14 @@ alter column returning_customers_revenue type numeric(24, 2),
 alter column refunded_amount type numeric(24, 2),
 alter column net_revenue type numeric(24, 2);
 
--- The facts are no longer read by day: retention_day says which days the mart holds.
+-- The facts are no longer read by day (retention_day says which days the mart holds) nor by
+-- customer (the retention state says which customers have facts; the member triggers, when a
+-- customer is deleted, read the facts once, set-based): 0.8 s of a 700k-fact publish.
 drop index mart.f_sales_date_idx;
+drop index mart.f_sales_customer_idx;
 
 -- migrate:down
+create index f_sales_customer_idx on mart.f_sales (customer_id);
 create index f_sales_date_idx on mart.f_sales (date_id);
 drop table mart.retention_day;
 drop table mart.retention_customer_week;

@@ -212,12 +212,26 @@ as $$
             )
     ),
 
+    -- Counts, net revenue and a checksum of the uniq_ids first (two passes, no join); only when
+    -- they differ, the row-by-row comparison that counts the rows that differ.
+    staged_sum as (
+        select count(*) as n, coalesce(sum(w.amount), 0) as net,
+            coalesce(sum(hashtext(w.uniq_id)::bigint), 0) as ids,
+            -- which row holds which amount
+            coalesce(sum((hashtext(w.uniq_id) % 1000003) * w.amount), 0) as pairs
+        from winning as w
+    ),
+
+    mart_sum as (
+        select count(*) as n, coalesce(sum(m.amount), 0) as net,
+            coalesce(sum(hashtext(m.uniq_id)::bigint), 0) as ids,
+            -- which row holds which amount
+            coalesce(sum((hashtext(m.uniq_id) % 1000003) * m.amount), 0) as pairs
+        from marted as m
+    ),
+
     compared as (
         select
-            count(w.uniq_id) as staged_n,
-            coalesce(sum(w.amount), 0) as staged_net,
-            count(m.uniq_id) as mart_n,
-            coalesce(sum(m.amount), 0) as mart_net,
             count(*) filter (
                 where w.uniq_id is null or m.uniq_id is null
                 or (w.amount, w.delivery_date, w.source)
@@ -228,8 +242,11 @@ as $$
     )
 
     select
-        c.mismatched = 0 and c.staged_net = c.mart_net and c.staged_n = c.mart_n,
-        'staging net revenue ' || c.staged_net || ' over ' || c.staged_n || ' rows; mart '
-        || c.mart_net || ' over ' || c.mart_n || ' rows; rows that differ: ' || c.mismatched
-    from compared as c
+        (s.n, s.net, s.ids, s.pairs) = (m.n, m.net, m.ids, m.pairs),
+        'staging net revenue ' || s.net || ' over ' || s.n || ' rows; mart '
+        || m.net || ' over ' || m.n || ' rows; rows that differ: '
+        || case when (s.n, s.net, s.ids, s.pairs) = (m.n, m.net, m.ids, m.pairs) then 0
+            else (select c.mismatched from compared as c) end
+    from staged_sum as s
+    cross join mart_sum as m
 $$;

@@ -85,8 +85,9 @@ begin
         left join order_time as t on t.date_time = g.date_time
     ),
 
-    -- Valid line groups, typed and normalized.
-    valid as (
+    -- Valid line groups, typed and normalized: a view over judged, not a copy (each use reads
+    -- only the columns it needs).
+    valid as not materialized (
         select
             case v_load.source when 'increment' then v_load.delivery_date else j.ts::date end
                 as delivery_date,

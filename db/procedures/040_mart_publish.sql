@@ -115,6 +115,11 @@ set search_path = pg_catalog, pg_temp
 set work_mem = '256MB'  -- a day's rows hash in memory
 -- Each statement reads one load's rows: compiling its expressions costs more than it saves.
 set jit = off
+-- Hash joins: staging's statistics are of earlier loads (a day's rows look like a few
+-- thousand), and a nested loop or a merge join planned on them reads a million rows many times
+-- over or sorts them all. The look-ups that should be probes are written as lateral probes.
+set enable_nestloop = off
+set enable_mergejoin = off
 as $$
 declare
     v_load staging.load_log;
@@ -197,16 +202,22 @@ begin
     -- hashed pass); one with several takes its latest row's, as does every member that a later
     -- delivery names too (days loaded out of order).
     insert into publish_work.member_name (kind, id, name1, name2)
-    with named as (
-        select m.kind, m.id, m.name1, m.name2
+    with named as (  -- one pass, hashed three ways
+        select
+            case
+                when grouping(s.customer_id) = 0 then 'customer'
+                when grouping(s.item_id) = 0 then 'item'
+                else 'city'
+            end as kind,
+            coalesce(s.customer_id, s.item_id, s.city_id) as id,
+            coalesce(s.first_name, s.item_name, s.city_name) as name1,
+            s.last_name as name2
         from staging.user_order_log as s
-        cross join lateral (
-            values ('customer', s.customer_id, s.first_name, s.last_name),
-                ('item', s.item_id, s.item_name, null),
-                ('city', s.city_id, s.city_name, null)
-        ) as m (kind, id, name1, name2)
         where s.load_id = p_load_id
-        group by m.kind, m.id, m.name1, m.name2
+        group by grouping sets (
+            (s.customer_id, s.first_name, s.last_name), (s.item_id, s.item_name),
+            (s.city_id, s.city_name)
+        )
     ),
 
     renamed as (
@@ -228,6 +239,7 @@ begin
         ) as m (kind, id, name1, name2)
         join renamed as r on r.kind = m.kind and r.id = m.id
         where s.load_id = p_load_id
+            and exists (select from renamed)  -- read again only when a member has two names
         order by m.kind, m.id, s.delivery_date desc, s.source_rank desc, s.date_time desc,
             s.uniq_id desc
     ) as l;
