@@ -324,10 +324,10 @@ def ensure_login(url: str, login: str, group: str, password: str) -> bool:
             cur.execute(sql.SQL(
                 "{} role {} login nosuperuser nocreatedb nocreaterole noreplication "
                 "nobypassrls inherit password {}").format(verb, name, sql.Literal(password)))
-            cur.execute(  # any other membership goes: the login holds its group only
+            cur.execute(  # every membership goes, its group's too: a prior ADMIN OPTION (the
+                # right to grant the group on) would survive a plain re-grant
                 "select r.rolname from pg_auth_members as m join pg_roles as r on r.oid = m.roleid"
-                " where m.member = (select oid from pg_roles where rolname = %s)"
-                " and r.rolname <> %s", (login, group))
+                " where m.member = (select oid from pg_roles where rolname = %s)", (login,))
             for (other,) in cur.fetchall():
                 cur.execute(sql.SQL("revoke {} from {}").format(sql.Identifier(other), name))
             cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), name))

@@ -270,3 +270,22 @@ def test_db_login_makes_a_login_holding_only_its_group(dwh, dwh_url, files):
     finally:
         with dwh.cursor() as cur:
             cur.execute(f"drop role if exists {name}")
+
+
+def test_db_login_strips_a_prior_admin_option(dwh, dwh_url):
+    """A login once granted its group WITH ADMIN OPTION could grant sales_loader to anyone; a
+    reset by `sales-mart db login` leaves it a plain member."""
+    name = f"sales_test_admin_login_{SUFFIX}"
+    try:
+        with dwh.cursor() as cur:
+            cur.execute(f"drop role if exists {name}")
+            cur.execute(f"create role {name} login")
+            cur.execute(f"grant sales_loader to {name} with admin option")
+        warehouse.ensure_login(dwh_url, name, "sales_loader", "another-secret")
+        assert fetch(dwh, """
+            select r.rolname::text, m.admin_option from pg_auth_members as m
+            join pg_roles as r on r.oid = m.roleid where m.member = %s::regrole""", (name,)) == [
+            ("sales_loader", False)]
+    finally:
+        with dwh.cursor() as cur:
+            cur.execute(f"drop role if exists {name}")

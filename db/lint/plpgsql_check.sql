@@ -17,7 +17,30 @@ cross join
     lateral plpgsql_check_function_tb(
         p.oid, extra_warnings => true, performance_warnings => true
     ) as c
-where n.nspname in ('staging', 'mart') and l.lanname = 'plpgsql';
+where
+    n.nspname in ('staging', 'mart') and l.lanname = 'plpgsql'
+    and p.prorettype <> 'trigger'::regtype
+-- Trigger functions, each with a table that fires it and that trigger's transition tables.
+union all
+select
+    t.tgfoid::regprocedure::text,
+    c.lineno,
+    c.level,
+    c.message,
+    c.hint
+from (
+    select distinct on (tr.tgfoid) tr.tgfoid, tr.tgrelid, tr.tgoldtable, tr.tgnewtable
+    from pg_trigger as tr
+    join pg_proc as p on tr.tgfoid = p.oid
+    join pg_namespace as n on p.pronamespace = n.oid
+    where n.nspname in ('staging', 'mart') and not tr.tgisinternal
+    order by tr.tgfoid, tr.tgnewtable is null, tr.tgoldtable is null
+) as t
+cross join
+    lateral plpgsql_check_function_tb(
+        t.tgfoid, t.tgrelid, extra_warnings => true, performance_warnings => true,
+        oldtable => t.tgoldtable, newtable => t.tgnewtable
+    ) as c;
 
 do $$
 declare

@@ -95,23 +95,32 @@ begin
 end
 $$;
 
+-- The key column each member table's triggers watch, and the kind of member it is.
+create function mart.member_key(p_table name)
+returns table (key_column text, kind text)
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+    select k.key_column, k.kind
+    from (values
+        ('d_customer', 'customer_id', 'customer'), ('d_item', 'item_id', 'item'),
+        ('d_city', 'city_id', 'city'), ('d_calendar', 'date_id', 'day')
+    ) as k (table_name, key_column, kind)
+    where k.table_name = p_table
+$$;
+
 create function mart.deleted_members_unused()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_key record;
 begin
-    case tg_table_name
-        when 'd_customer' then
-            perform mart.members_still_used('customer', array(
-                select o.customer_id from old_members as o));
-        when 'd_item' then
-            perform mart.members_still_used('item', array(select o.item_id from old_members as o));
-        when 'd_city' then
-            perform mart.members_still_used('city', array(select o.city_id from old_members as o));
-        when 'd_calendar' then
-            perform mart.members_still_used('day', array(select o.date_id from old_members as o));
-    end case;
+    select * into v_key from mart.member_key(tg_table_name);
+    perform mart.members_still_used(v_key.kind, array(
+        select (to_jsonb(o) ->> v_key.key_column)::integer from old_members as o));
     return null;
 end
 $$;
@@ -121,26 +130,15 @@ returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_key record;
 begin
     -- Keys of the old rows that no new row carries: re-keyed away. A rename keeps its key.
-    case tg_table_name
-        when 'd_customer' then
-            perform mart.members_still_used('customer', array(
-                select o.customer_id from old_members as o
-                except select n.customer_id from new_members as n));
-        when 'd_item' then
-            perform mart.members_still_used('item', array(
-                select o.item_id from old_members as o
-                except select n.item_id from new_members as n));
-        when 'd_city' then
-            perform mart.members_still_used('city', array(
-                select o.city_id from old_members as o
-                except select n.city_id from new_members as n));
-        when 'd_calendar' then
-            perform mart.members_still_used('day', array(
-                select o.date_id from old_members as o
-                except select n.date_id from new_members as n));
-    end case;
+    select * into v_key from mart.member_key(tg_table_name);
+    perform mart.members_still_used(v_key.kind, array(
+        select (to_jsonb(o) ->> v_key.key_column)::integer from old_members as o
+        except
+        select (to_jsonb(n) ->> v_key.key_column)::integer from new_members as n));
     return null;
 end
 $$;
@@ -194,6 +192,7 @@ end
 $$;
 
 revoke all on function mart.facts_have_members(), mart.members_still_used(text, integer []),
+mart.member_key(name),
 mart.deleted_members_unused(), mart.rekeyed_members_unused(), mart.truncated_members_unused()
 from public;
 
@@ -225,6 +224,7 @@ drop function mart.truncated_members_unused();
 drop function mart.rekeyed_members_unused();
 drop function mart.deleted_members_unused();
 drop function mart.members_still_used(text, integer []);
+drop function mart.member_key(name);
 drop function mart.facts_have_members();
 comment on column mart.f_sales.customer_id is null;
 comment on column mart.f_sales.item_id is null;

@@ -124,7 +124,7 @@ as $$
 declare
     v_load staging.load_log;
     v_failed record;
-    v_rank smallint;
+    v_rank integer;
     v_replaced bigint[];
     v_out_of_order boolean;
     v_seen record;
