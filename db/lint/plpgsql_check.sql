@@ -29,7 +29,11 @@ select
     c.message,
     c.hint
 from (
-    select distinct on (tr.tgfoid) tr.tgfoid, tr.tgrelid, tr.tgoldtable, tr.tgnewtable
+    select distinct on (tr.tgfoid)
+        tr.tgfoid,
+        tr.tgrelid,
+        tr.tgoldtable,
+        tr.tgnewtable
     from pg_trigger as tr
     join pg_proc as p on tr.tgfoid = p.oid
     join pg_namespace as n on p.pronamespace = n.oid

@@ -191,20 +191,20 @@ begin
 end
 $$;
 
-revoke all on function mart.facts_have_members(), mart.members_still_used(text, integer []),
+revoke all on function mart.facts_have_members(), mart.members_still_used(text, integer[]),
 mart.member_key(name),
 mart.deleted_members_unused(), mart.rekeyed_members_unused(), mart.truncated_members_unused()
 from public;
 
 -- For BI tools and people: the relationships, where a foreign key would have shown them.
 comment on column mart.f_sales.customer_id is
-'References mart.d_customer (customer_id); enforced by the statement triggers f_sales_members_exist_* and d_customer_unused_*.';
+'References mart.d_customer (customer_id); enforced by triggers f_sales_members_exist_*, d_customer_unused_*.';
 comment on column mart.f_sales.item_id is
-'References mart.d_item (item_id); enforced by the statement triggers f_sales_members_exist_* and d_item_unused_*.';
+'References mart.d_item (item_id); enforced by triggers f_sales_members_exist_*, d_item_unused_*.';
 comment on column mart.f_sales.city_id is
-'References mart.d_city (city_id); enforced by the statement triggers f_sales_members_exist_* and d_city_unused_*.';
+'References mart.d_city (city_id); enforced by triggers f_sales_members_exist_*, d_city_unused_*.';
 comment on column mart.f_sales.date_id is
-'References mart.d_calendar (date_id, YYYYMMDD); enforced by the statement triggers f_sales_members_exist_* and d_calendar_unused_*.';
+'References mart.d_calendar (date_id); enforced by triggers f_sales_members_exist_*, d_calendar_unused_*.';
 
 -- migrate:down
 do $$
@@ -223,7 +223,7 @@ drop trigger f_sales_members_exist_after_update on mart.f_sales;
 drop function mart.truncated_members_unused();
 drop function mart.rekeyed_members_unused();
 drop function mart.deleted_members_unused();
-drop function mart.members_still_used(text, integer []);
+drop function mart.members_still_used(text, integer[]);
 drop function mart.member_key(name);
 drop function mart.facts_have_members();
 comment on column mart.f_sales.customer_id is null;

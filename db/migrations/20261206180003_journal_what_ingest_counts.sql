@@ -10,7 +10,7 @@ add column first_off_day date,
 add column last_off_day date,
 add column first_order_day date,
 add column last_order_day date,
-add column delivery_days date [],
+add column delivery_days date[],
 add column net_revenue numeric(24, 2),
 add column rows_carried bigint,
 add column reconciliation text;

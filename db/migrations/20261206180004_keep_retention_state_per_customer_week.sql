@@ -17,7 +17,7 @@ create table mart.retention_customer_sales (
     check (shipped_orders >= 0 and refunded_orders >= 0 and shipped_orders + refunded_orders > 0)
 );
 comment on table mart.retention_customer_sales is
-'Per customer, ISO week, item and city: shipped and refunded orders and amounts (state of the retention tables; rebuilt by mart.refresh_retention()).';
+'Per customer, ISO week, item and city: shipped and refunded orders and amounts (retention state).';
 
 create table mart.retention_customer_week (
     customer_id integer not null,

@@ -21,9 +21,9 @@ end
 $$;
 
 -- The routines that write, owned by the mart's owner.
-alter function staging.start_load(text, date, text, text [], text, bigint)
+alter function staging.start_load(text, date, text, text[], text, bigint)
 owner to sales_mart_owner;
-alter function staging.refuse_file(text, date, text, text [], text, text, bigint)
+alter function staging.refuse_file(text, date, text, text[], text, text, bigint)
 owner to sales_mart_owner;
 alter procedure staging.fail_load(bigint, text) owner to sales_mart_owner;
 alter procedure staging.ingest_load(bigint) owner to sales_mart_owner;
@@ -36,8 +36,8 @@ revoke all on all routines in schema staging, mart from sales_loader;
 -- The owner runs what its routines call.
 grant execute on all routines in schema staging, mart to sales_mart_owner;
 -- The loader: start, copy, ingest, fail, publish, refresh, and the checks of db/checks.
-grant execute on function staging.start_load(text, date, text, text [], text, bigint),
-staging.refuse_file(text, date, text, text [], text, text, bigint),
+grant execute on function staging.start_load(text, date, text, text[], text, bigint),
+staging.refuse_file(text, date, text, text[], text, text, bigint),
 staging.gate_results(bigint, numeric),
 staging.staging_has_rows(bigint),
 staging.more_than_three_customers(bigint),
