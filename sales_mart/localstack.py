@@ -180,6 +180,9 @@ def airflow_environment(
         # InsecureKeyLengthWarning (HS512 wants 64 bytes or more); a fresh 64-byte one per start.
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         "SALES_MART_START_DATE": start_date,
+        # The retention Assets' URIs name this warehouse, as lineage does (sales_mart.airflow.lineage).
+        "SALES_MART_WAREHOUSE_URI": (f"postgres://{dwh.hostname}:{dwh.port or 5432}/"
+                                     f"{dwh.path.lstrip('/') or 'sales_mart'}"),
         "AIRFLOW_CONN_SALES_DWH": json.dumps({
             "conn_type": "postgres", "host": dwh.hostname, "port": dwh.port or 5432,
             "login": dwh.username, "password": dwh.password,

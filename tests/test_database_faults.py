@@ -140,13 +140,14 @@ def test_two_refreshes_at_once_both_succeed(dwh, dwh_url, files):
     assert mart_dump(dwh) == before
 
 
-def test_statement_timeout_fails_naming_the_step(dwh, files):
+def test_statement_timeout_fails_naming_the_step(dwh, files, monkeypatch):
     first = write_file(files / "d1.csv", day(D1))
     warehouse.load_file(first, delivery_date=D1)
     before = mart_dump(dwh)
     slow_fact_writes(dwh, 20)
-    with dwh.cursor() as cur:  # room for every other step of a 4-row load, even on a busy machine
-        cur.execute(f"alter database {dwh.info.dbname} set statement_timeout = '5s'")
+    # Every pipeline session sets its own statement_timeout (SALES_MART_STATEMENT_TIMEOUT, over
+    # any database default): room for every other step of a 4-row load on a busy machine.
+    monkeypatch.setenv("SALES_MART_STATEMENT_TIMEOUT", "5s")
 
     with pytest.raises(warehouse.LoadError,
                        match=r"load 2 of .* failed at publish: canceling statement due to "
