@@ -82,10 +82,6 @@ def test_a_report_holding_an_order_on_two_days_stages_both_rows_without_a_confli
     assert fetch(dwh, "select count(*) from staging.user_order_log_conflicts") == [(0,)]
 
 
-@pytest.mark.xfail(strict=True, raises=warehouse.LoadError, reason=(
-    "db bug: mart.net_revenue_reconciles counts the load's own earlier-day row of order 1 as "
-    "winning (staging net 600.00 over 8 rows; mart 400.00 over 8 rows), so the publish of such "
-    "a report fails; remove this mark once it publishes"))
 def test_a_report_holding_an_order_on_two_days_publishes_its_latest_row(dwh, files,
                                                                       fresh_warehouse):
     """The mart keeps the latest-dated row (the refund of the 5th); when another report

@@ -200,6 +200,11 @@ as $$
             where o.uniq_id = r.uniq_id
                 and (o.delivery_date, o.source_rank) > (r.delivery_date, r.source_rank)
         )
+        -- a full report may hold a uniq_id on two days: its latest day is the load's row
+        and not exists (
+            select from load_row as b
+            where b.uniq_id = r.uniq_id and b.delivery_date > r.delivery_date
+        )
     ),
 
     marted as (

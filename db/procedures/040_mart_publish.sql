@@ -378,6 +378,11 @@ begin
         (select coalesce(sum(j.customer_id::bigint + 3 * j.item_id + 5 * j.city_id
             + 7 * j.date_id::bigint + 11 * j.quantity), 0)
          from judged as j where j.action in ('insert', 'update', 'same')) as won_sum,
+        -- which row holds which amount (totals can agree while rows do not)
+        (select coalesce(sum((hashtext(j.uniq_id) % 1000003) * j.payment_amount), 0)
+         from judged as j where j.action in ('insert', 'update', 'same')) as won_pairs,
+        (select coalesce(sum((hashtext(k.uniq_id) % 1000003) * k.payment_amount), 0)
+         from kept as k) as kept_pairs,
         (select count(*) from kept) as kept_n,
         (select coalesce(sum(k.payment_amount), 0) from kept as k) as kept_net,
         (select coalesce(sum(k.customer_id::bigint + 3 * k.item_id + 5 * k.city_id
@@ -475,8 +480,8 @@ begin
     -- The reconciliation is an assertion: what the merge wrote or kept must be the load's
     -- winning rows, row for row by count, net revenue and column sums; a mismatch rolls the
     -- whole publish back, naming the rows that differ.
-    if (v_seen.won_n, v_seen.won_net, v_seen.won_sum)
-        is distinct from (v_seen.kept_n, v_seen.kept_net, v_seen.kept_sum) then
+    if (v_seen.won_n, v_seen.won_net, v_seen.won_sum, v_seen.won_pairs)
+        is distinct from (v_seen.kept_n, v_seen.kept_net, v_seen.kept_sum, v_seen.kept_pairs) then
         select r.detail into v_detail from mart.net_revenue_reconciles(p_load_id) as r;
         raise exception 'data-quality check net_revenue_reconciles failed for load %: %',
             p_load_id, coalesce(v_detail, '') || ' (the merge kept ' || v_seen.kept_n
