@@ -1,7 +1,7 @@
 """Mutation check of db/: each rule, gate and check broken on purpose, one at a time, must make
 the warehouse tests fail. A mutant that survives is a rule no test watches.
 
-    make mutants                      # every mutant (76; each runs the suite to its first
+    make mutants                      # every mutant (82; each runs the suite to its first
                                       # failure: 4-130 s on the 2-core project machine)
     .venv/bin/python tests/mutants.py reject_share_inclusive calendar_row_check
     MUTANT_TESTS=tests/test_replay_property.py .venv/bin/python tests/mutants.py failed_loads_eligible
