@@ -49,6 +49,7 @@ GATE_CHECKS = (
 FINAL_CHECKS = ("net_revenue_reconciles",)
 PUBLISH_SQL = "call mart.publish_load(%(load_id)s::bigint, %(max_reject_share)s::numeric)"
 DEFAULT_MAX_REJECT_SHARE = 0.01
+FAIL_LOAD_TIMEOUT = "5min"
 
 
 class LoadError(Exception):
@@ -530,6 +531,8 @@ def run_checks(cur, names: Iterable[str], parameters: dict) -> list[CheckResult]
 def fail_load(conn, load_id: int, error: str) -> None:
     conn.rollback()
     with conn, conn.cursor() as cur:
+        # Journalling a failure is not starved by the timeout that caused it (1 ms, say).
+        cur.execute("select set_config('statement_timeout', %s, true)", (FAIL_LOAD_TIMEOUT,))
         cur.execute("call staging.fail_load(%s, %s)", (load_id, error))
 
 
