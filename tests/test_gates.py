@@ -95,3 +95,33 @@ def test_each_check_sees_the_fault_it_exists_for(dwh, files, published_day, faul
         warehouse.load_file(path, delivery_date=D, max_reject_share=0.5)
 
     assert_failed_and_mart_unchanged(dwh, published_day, check)
+
+
+def test_the_confirmation_sees_two_facts_off_a_cent_each_way(dwh, files, published_day):
+    """After the publish, the mart drifts: two facts off by a cent each way. The totals agree;
+    the read-only confirmation compares which row holds which amount, and fails."""
+    summary = warehouse.load_file(write_file(files / "d.csv", FIVE), delivery_date=D)
+    with dwh.cursor() as cur:
+        cur.execute("update mart.f_sales set payment_amount = payment_amount + 0.01 "
+                    "where uniq_id = %s", (GOOD[0].uniq_id,))
+        cur.execute("update mart.f_sales set payment_amount = payment_amount - 0.01 "
+                    "where uniq_id = %s", (GOOD[1].uniq_id,))
+        result = warehouse.run_check(cur, "net_revenue_reconciles",
+                                     warehouse.check_parameters(summary.load_id))
+    assert not result.passed
+    assert result.detail == ("staging net revenue 500.00 over 5 rows; mart 500.00 over 5 rows; "
+                             "rows that differ: 2")
+
+
+def test_staged_rows_valid_sees_a_journal_whose_order_days_leave_the_calendar(
+        dwh, files, published_day):
+    """The gate reads what the ingest journalled: order days outside the calendar (a fault
+    planted where the ingest writes the journal) fail it, naming them."""
+    plant(dwh, "staging.load_log", "before update for each row",
+          "if new.status = 'ingested' then new.first_order_day := '1900-01-01'; end if; "
+          "return new;")
+    with pytest.raises(warehouse.CheckFailed,
+                       match=r"staged_rows_valid failed.*order days 1900-01-01\.\.2024-03-05 "
+                             r"\(calendar 2015-01-01\.\.2045-12-31\)"):
+        warehouse.load_file(write_file(files / "d.csv", FIVE), delivery_date=D)
+    assert_failed_and_mart_unchanged(dwh, published_day, "staged_rows_valid")
