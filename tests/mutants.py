@@ -158,8 +158,11 @@ MUTANTS = {
                                "> (f.delivery_date, case f.delivery_source when 'increment' "
                                "then 0 else 3 end)\n                    then 'update'"),
     # a winner is recomputed over every load's rows, published or not
-    "failed_loads_eligible": (CONTESTED, r"    order by s\.uniq_id, s\.delivery_date desc, s\.source_rank desc",
-                              "    order by s.uniq_id, s.delivery_date desc, s.source_rank desc, s.load_id desc"),
+    "failed_loads_eligible": (CONTESTED, r"        join staging\.published_delivery as p\n"
+                                         r"            on p\.load_id = s\.load_id and p\.source = "
+                                         r"s\.source and p\.delivery_date = s\.delivery_date\n"
+                                         r"        order by s\.uniq_id",
+                              "        order by s.uniq_id"),
     # a re-delivery keeps the lines it dropped
     "redelivery_keeps_old_lines": (CONTESTED, r"and not exists \(select from winner as w where w\.uniq_id = "
                                       r"o\.uniq_id\)", "and false"),
