@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
 from orders import Order, fetch, mart_dump, mart_dump_at, write_file
 
 from sales_mart import warehouse
