@@ -216,7 +216,8 @@ def upgrade_lock(url: str):
             try:
                 cur.execute(SCHEMA_MIGRATIONS)
                 conn.commit()
-            except psycopg2.errors.UniqueViolation:
+            except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateObject,
+                    psycopg2.errors.DuplicateTable):
                 conn.rollback()  # a concurrent upgrade made it a moment ago
             cur.execute("select set_config('lock_timeout', %s, true)",
                         (os.environ.get("SALES_MART_UPGRADE_WAIT") or "30min",))

@@ -84,7 +84,8 @@ def test_two_upgrades_at_once_both_succeed_and_migrate_once(fresh_warehouse, mig
     """Two `sales-mart db upgrade` started together on a missing database (two deploys, or
     `make airflow` beside `make demo`): the second waits for the first, then has nothing left
     to do. Without the upgrade's lock one of them failed, on creating the database or on
-    dbmate's table, in 3 runs of 3."""
+    dbmate's table, in 3 runs of 3. (The lock is a table lock in the warehouse itself since
+    issue 16, so either may take it first.)"""
     dbname = f"sales_mart_twice_{os.getpid()}"
     url = fresh_warehouse().rsplit("/", 1)[0] + f"/{dbname}"
     admin = warehouse.connect(url, dbname="postgres")
@@ -98,9 +99,9 @@ def test_two_upgrades_at_once_both_succeed_and_migrate_once(fresh_warehouse, mig
         done = [(p.wait(timeout=300), *p.communicate()) for p in both]
         assert [status for status, _, _ in done] == [0, 0], done
         creators = [out for _, out, _ in done if "created database" in out]
-        others = [out for _, out, _ in done if "created database" not in out]
-        assert len(creators) == 1 and len(others) == 1, done
-        assert "views rebuilt: none" in others[0]  # the second found the first's work done
+        assert len(creators) == 1, done
+        # the second to take the upgrade lock (not always the creator) found the first's work done
+        assert sorted("views rebuilt: none" in out for _, out, _ in done) == [False, True], done
         migrations = len(list((config.DB_DIR / "migrations").glob("*.sql")))
         conn = warehouse.connect(url)
         try:
